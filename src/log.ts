@@ -27,7 +27,10 @@ export interface Logger {
 export type LogSink = (line: string, level: LogLevel) => void;
 
 function consoleSink(line: string, level: LogLevel): void {
+  // This module is the one place allowed to write to the console.
+  // deno-lint-ignore no-console
   if (level === "error" || level === "warn") console.error(line);
+  // deno-lint-ignore no-console
   else console.log(line);
 }
 

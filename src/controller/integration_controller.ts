@@ -1,0 +1,276 @@
+/**
+ * @module
+ * The QuayIntegration reconcile: validates the resource, checks its credentials against Quay, and
+ * writes a status an admin can act on — `Ready`, `CredentialsValid`, `QuayReachable` and
+ * `Degraded` conditions with reasons and `observedGeneration`, counts of what it manages, and the
+ * time of the last sync. Namespace outcomes are aggregated here, so a failing or overlapping
+ * namespace shows on the resource that selects it.
+ */
+import { messageOf, QuayApiError, reasonOf } from "../errors.ts";
+import { API_LEGACY, type QuayIntegrationObject } from "../integration.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { LEGACY_QUAY_INTEGRATIONS, QUAY_INTEGRATIONS } from "../kube/resources.ts";
+import type { Logger } from "../log.ts";
+import type { EventSink } from "./events.ts";
+import type { IntegrationRegistry } from "./integrations.ts";
+import type { NamespaceOutcome } from "./namespace_controller.ts";
+import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";
+
+/** A `metav1.Condition`. */
+export interface Condition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+  observedGeneration: number;
+  lastTransitionTime: string;
+}
+
+/** Result of the last credentials check, by integration key. */
+export interface CredentialsCheck {
+  readonly tokenFingerprint: string;
+  readonly at: number;
+  /** "ok", or the failure. */
+  readonly outcome: "ok" | QuayApiError;
+}
+
+/** Everything the integration reconcile reads and writes through. */
+export interface IntegrationContext {
+  readonly kube: KubeClient;
+  readonly integrations: IntegrationRegistry;
+  readonly outcomes: ReadonlyMap<string, NamespaceOutcome>;
+  readonly checks: Map<string, CredentialsCheck>;
+  readonly events: EventSink;
+  readonly logger: Logger;
+  readonly resyncMs: number;
+  readonly now: () => number;
+}
+
+function fingerprint(token: string): string {
+  // Not a secret-grade hash: it only tells whether the token changed since the last check.
+  let h = 0x811c9dc5;
+  for (let i = 0; i < token.length; i++) h = Math.imul(h ^ token.charCodeAt(i), 0x01000193);
+  return `${token.length}:${(h >>> 0).toString(16)}`;
+}
+
+function condition(
+  type: string,
+  status: Condition["status"],
+  reason: string,
+  message: string,
+  generation: number,
+): Omit<Condition, "lastTransitionTime"> {
+  return { type, status, reason, message, observedGeneration: generation };
+}
+
+function list(names: string[], limit = 5): string {
+  const shown = names.slice(0, limit).join(", ");
+  return names.length > limit ? `${shown} and ${names.length - limit} more` : shown;
+}
+
+/** Reconciles the QuayIntegration under `key` (`<apiVersion>/<name>`). */
+export async function reconcileIntegration(ctx: IntegrationContext, key: string): Promise<Action> {
+  const entry = ctx.integrations.get(key);
+  if (!entry) {
+    ctx.checks.delete(key);
+    return AWAIT_CHANGE;
+  }
+  const object = entry.object;
+  const name = object.metadata?.name ?? "";
+  const generation = object.metadata?.generation ?? 0;
+  const target = {
+    apiVersion: object.apiVersion ?? "",
+    kind: "QuayIntegration",
+    name,
+    uid: object.metadata?.uid,
+  };
+  const conditions: Omit<Condition, "lastTransitionTime">[] = [];
+  const degraded: { reason: string; message: string }[] = [];
+  let ready: { ok: boolean; reason: string; message: string };
+  let prefix: string | undefined;
+
+  if (!entry.parsed.ok) {
+    const problems = entry.parsed.problems;
+    const message = problems.map((p) => p.message).join("; ");
+    for (const p of problems) ctx.events.emit(target, "Warning", p.reason, p.message);
+    conditions.push(
+      condition("CredentialsValid", "Unknown", "SpecInvalid", "Fix the spec first", generation),
+    );
+    conditions.push(condition("QuayReachable", "Unknown", "SpecInvalid", "Fix the spec first", generation));
+    degraded.push({ reason: problems[0]?.reason ?? "InvalidSpec", message });
+    ready = { ok: false, reason: problems[0]?.reason ?? "InvalidSpec", message };
+  } else {
+    const integration = entry.parsed.integration;
+    prefix = integration.organizationPrefix;
+    const credentials = ctx.integrations.credentials(key);
+    if (credentials?.state !== "ok") {
+      const problem = credentials?.problem ?? { reason: "CredentialsPending", message: "Reading the Secret" };
+      conditions.push(condition("CredentialsValid", "False", problem.reason, problem.message, generation));
+      conditions.push(
+        condition("QuayReachable", "Unknown", problem.reason, "No token to call Quay with", generation),
+      );
+      ready = { ok: false, reason: problem.reason, message: problem.message };
+      if (credentials) ctx.events.emit(target, "Warning", problem.reason, problem.message);
+    } else {
+      const check = await checkCredentials(ctx, key, credentials.token);
+      if (check.outcome === "ok") {
+        conditions.push(
+          condition("CredentialsValid", "True", "TokenAccepted", "Quay accepted the token", generation),
+        );
+        conditions.push(
+          condition("QuayReachable", "True", "Reachable", `${integration.quayUrl} answers`, generation),
+        );
+        ready = { ok: true, reason: "Ready", message: "Syncing selected namespaces" };
+      } else {
+        const error = check.outcome;
+        const unreachable = error.status === 0 || error.status >= 500 || error.status === 429;
+        if (unreachable) {
+          conditions.push(
+            condition("CredentialsValid", "Unknown", "QuayUnreachable", "Cannot check", generation),
+          );
+          conditions.push(condition("QuayReachable", "False", reasonOf(error), messageOf(error), generation));
+        } else {
+          const reason = error.status === 401 ? "TokenInvalid" : reasonOf(error);
+          conditions.push(condition("CredentialsValid", "False", reason, messageOf(error), generation));
+          conditions.push(
+            condition("QuayReachable", "True", "Reachable", `${integration.quayUrl} answers`, generation),
+          );
+        }
+        ready = {
+          ok: false,
+          reason: unreachable ? "QuayUnreachable" : "CredentialsInvalid",
+          message: messageOf(error),
+        };
+        ctx.events.emit(target, "Warning", ready.reason, messageOf(error));
+      }
+    }
+    const previousPrefix = (object.status as { organizationPrefix?: string } | undefined)?.organizationPrefix;
+    if (previousPrefix && previousPrefix !== prefix) {
+      const message =
+        `Organization prefix changed from "${previousPrefix}" to "${prefix}": organizations named ` +
+        `${previousPrefix}_<namespace> are no longer managed and stay in Quay; namespaces get new ` +
+        `${prefix}_<namespace> organizations. Revert spec.clusterID/organizationPrefix to keep the old ones.`;
+      degraded.push({ reason: "OrganizationPrefixChanged", message });
+      ctx.events.emit(target, "Warning", "OrganizationPrefixChanged", message);
+    }
+  }
+
+  // Aggregate the namespaces this integration selects.
+  let managed = 0;
+  let repositories = 0;
+  const failed: string[] = [];
+  const overlapping: string[] = [];
+  for (const [namespace, outcome] of ctx.outcomes) {
+    if (outcome.state === "Overlap" && outcome.message.includes(key)) overlapping.push(namespace);
+    if (outcome.integrationKey !== key) continue;
+    if (outcome.state === "Ready") {
+      managed++;
+      repositories += outcome.repositories ?? 0;
+    } else if (outcome.state === "Failed") {
+      failed.push(`${namespace} (${outcome.reason})`);
+    }
+  }
+  if (overlapping.length > 0) {
+    degraded.push({
+      reason: "OverlappingSelection",
+      message: `Namespaces also selected by another QuayIntegration are not synced: ${
+        list(overlapping.sort())
+      }`,
+    });
+  }
+  if (failed.length > 0) {
+    degraded.push({
+      reason: "NamespaceSyncFailed",
+      message: `${failed.length} namespace(s) failing: ${list(failed.sort())}`,
+    });
+  }
+  conditions.unshift(
+    condition("Ready", ready.ok ? "True" : "False", ready.reason, ready.message, generation),
+  );
+  conditions.push(
+    degraded.length > 0
+      ? condition(
+        "Degraded",
+        "True",
+        degraded[0]?.reason ?? "",
+        degraded.map((d) => d.message).join("; "),
+        generation,
+      )
+      : condition("Degraded", "False", "AsExpected", "No problems", generation),
+  );
+
+  await writeStatus(ctx, object, conditions, {
+    managedNamespaces: managed,
+    organizations: managed,
+    repositories,
+    ...(prefix ? { organizationPrefix: prefix } : {}),
+  });
+  return requeueAfter(ctx.resyncMs);
+}
+
+async function checkCredentials(
+  ctx: IntegrationContext,
+  key: string,
+  token: string,
+): Promise<CredentialsCheck> {
+  const fp = fingerprint(token);
+  const previous = ctx.checks.get(key);
+  if (previous && previous.tokenFingerprint === fp && ctx.now() - previous.at < ctx.resyncMs) return previous;
+  const client = ctx.integrations.client(key);
+  let outcome: CredentialsCheck["outcome"] = "ok";
+  try {
+    await client?.getUser();
+  } catch (error) {
+    if (!(error instanceof QuayApiError)) throw error;
+    outcome = error;
+  }
+  const check = { tokenFingerprint: fp, at: ctx.now(), outcome };
+  ctx.checks.set(key, check);
+  return check;
+}
+
+function sameCondition(a: Omit<Condition, "lastTransitionTime">, b: Condition | undefined): boolean {
+  return b !== undefined && a.status === b.status && a.reason === b.reason && a.message === b.message &&
+    a.observedGeneration === b.observedGeneration;
+}
+
+async function writeStatus(
+  ctx: IntegrationContext,
+  object: QuayIntegrationObject,
+  wanted: Omit<Condition, "lastTransitionTime">[],
+  counts: Record<string, unknown>,
+): Promise<void> {
+  const status = (object.status ?? {}) as { conditions?: Condition[]; [k: string]: unknown };
+  const previous = new Map((status.conditions ?? []).map((c) => [c.type, c]));
+  const now = new Date(ctx.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const conditions: Condition[] = wanted.map((c) => {
+    const old = previous.get(c.type);
+    // lastTransitionTime moves only when the status flips.
+    const lastTransitionTime = old && old.status === c.status ? old.lastTransitionTime : now;
+    return { ...c, lastTransitionTime };
+  });
+  const unchanged = wanted.every((c) => sameCondition(c, previous.get(c.type))) &&
+    previous.size === wanted.length &&
+    Object.entries(counts).every(([k, v]) => status[k] === v) &&
+    status.observedGeneration === (object.metadata?.generation ?? 0);
+  if (unchanged) return;
+  const body = {
+    status: {
+      conditions,
+      observedGeneration: object.metadata?.generation ?? 0,
+      lastSync: now,
+      lastUpdate: now,
+      ...counts,
+    },
+  };
+  const type = object.apiVersion === API_LEGACY ? LEGACY_QUAY_INTEGRATIONS : QUAY_INTEGRATIONS;
+  try {
+    await ctx.kube.patch(type, object.metadata?.name ?? "", body, {
+      patchType: "merge",
+      subresource: "status",
+    });
+  } catch (error) {
+    ctx.logger.warn("status not written", { integration: object.metadata?.name, error: messageOf(error) });
+    throw error;
+  }
+}
