@@ -59,7 +59,7 @@ function window(options: { notBefore?: Date | undefined; validityDays?: number |
 
 async function exportKeyPem(key: CryptoKey): Promise<string> {
   const der = await crypto.subtle.exportKey("pkcs8", key);
-  return x509.PemConverter.encode(der, "PRIVATE KEY");
+  return `${x509.PemConverter.encode(der, "PRIVATE KEY")}\n`;
 }
 
 /** Creates a self-signed certificate authority. */
@@ -77,7 +77,7 @@ export async function createCertificateAuthority(options: CaOptions): Promise<Ke
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certPem: cert.toString("pem"), keyPem: await exportKeyPem(keys.privateKey) };
+  return { certPem: `${cert.toString("pem")}\n`, keyPem: await exportKeyPem(keys.privateKey) };
 }
 
 async function importPrivateKey(pem: string): Promise<CryptoKey> {
@@ -117,7 +117,7 @@ export async function issueServingCertificate(ca: KeyPair, options: ServingCertO
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });
-  return { certPem: cert.toString("pem"), keyPem: await exportKeyPem(keys.privateKey) };
+  return { certPem: `${cert.toString("pem")}\n`, keyPem: await exportKeyPem(keys.privateKey) };
 }
 
 /** Validity window of the first certificate in a PEM bundle. */

@@ -83,7 +83,7 @@ export class Histogram implements Metric {
     entry.sum += value;
     entry.count++;
     for (let i = 0; i < this.buckets.length; i++) {
-      if (value <= (this.buckets[i] as number)) entry.counts[i]!++;
+      if (value <= (this.buckets[i] as number)) entry.counts[i] = (entry.counts[i] ?? 0) + 1;
     }
   }
   render(): string {
