@@ -1,0 +1,3 @@
+module quay-bridge/bench/loadgen
+
+go 1.24

@@ -1,0 +1,187 @@
+/**
+ * @module
+ * The admission webhook's HTTP face: a Hono app serving `POST /admissionwebhook` (path
+ * configurable). Bodies are read with a size cap, decisions come from `admission.ts`, and every
+ * response body is a single-chunk `ReadableStream`: `Deno.serve` over TLS with HTTP/1.1 (how
+ * kube-apiserver calls webhooks) stalls ~44 ms on string bodies (deno-stack.md §3.1).
+ */
+import { Hono } from "hono";
+import { messageOf } from "../errors.ts";
+import { type Logger, silentLogger } from "../log.ts";
+import {
+  type AdmissionContext,
+  type AdmissionOutcome,
+  type AdmissionVerdict,
+  decideAdmission,
+  sharedProvisioner,
+} from "./admission.ts";
+import type { AdmissionPort } from "./port.ts";
+import { admissionReviewResponse, parseAdmissionReview, type ParsedReview } from "./review.ts";
+
+/** The upstream operator's webhook path. */
+export const DEFAULT_WEBHOOK_PATH = "/admissionwebhook";
+/** Largest body read: 3 MiB, etcd's object limit; a bigger AdmissionReview cannot be a real Build. */
+export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
+/** Default wait for on-demand provisioning: most of kube-apiserver's 10 s default webhook timeout. */
+export const DEFAULT_PROVISION_BUDGET_MS = 7_000;
+
+/** Beyond this an oversized body is no longer drained but the connection is given up. */
+const DRAIN_LIMIT_BYTES = 32 * 1024 * 1024;
+
+/** Options for {@linkcode createWebhookApp}. */
+export interface WebhookAppOptions {
+  /** Where namespace targets come from (the operator's caches). */
+  admissionPort: AdmissionPort;
+  /** Request path. @default "/admissionwebhook" */
+  path?: string;
+  /** @default silentLogger */
+  logger?: Logger;
+  /** Longest wait for on-demand provisioning, in ms; keep it under the webhook's timeoutSeconds. @default 7000 */
+  provisionBudgetMs?: number;
+  /** Bodies above this many bytes get HTTP 400. @default 3 MiB */
+  maxBodyBytes?: number;
+  /** Called once per request to the webhook path with its outcome and duration, for metrics. */
+  onAdmission?: (outcome: AdmissionOutcome, durationMs: number) => void;
+}
+
+const encoder = new TextEncoder();
+const JSON_HEADERS = { "content-type": "application/json" } as const;
+
+/** A JSON response whose body is one stream chunk (see the module comment for why). */
+export function jsonStreamResponse(value: unknown, status = 200): Response {
+  return jsonTextResponse(JSON.stringify(value), status);
+}
+
+/** {@linkcode jsonStreamResponse} for JSON already serialized. */
+export function jsonTextResponse(json: string, status = 200): Response {
+  const bytes = encoder.encode(json);
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+  return new Response(body, { status, headers: JSON_HEADERS });
+}
+
+function statusBody(code: number, reason: string, message: string): Record<string, unknown> {
+  return { kind: "Status", apiVersion: "v1", status: "Failure", message, reason, code };
+}
+
+type BodyRead = { ok: true; text: string } | { ok: false; message: string };
+
+function tooLarge(limit: number): BodyRead {
+  return { ok: false, message: `request body exceeds ${limit} bytes` };
+}
+
+/**
+ * Reads the body up to `limit` bytes. An oversized body is drained (up to a hard cap) before the
+ * 400 goes out, so the client reads the answer instead of a reset connection.
+ */
+async function readBody(request: Request, limit: number): Promise<BodyRead> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null) {
+    const length = Number(declared);
+    if (Number.isFinite(length) && length <= limit) return { ok: true, text: await request.text() };
+  }
+  if (request.body === null) return { ok: true, text: "" };
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > DRAIN_LIMIT_BYTES) {
+      await reader.cancel();
+      return tooLarge(limit);
+    }
+    if (total <= limit) chunks.push(value);
+  }
+  if (total > limit) return tooLarge(limit);
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return { ok: true, text: new TextDecoder().decode(bytes) };
+}
+
+/**
+ * Creates the webhook app. Every request to the path gets an AdmissionReview answer echoing its
+ * uid, or HTTP 400 when it carries no answerable AdmissionReview; nothing a client sends makes it
+ * throw.
+ */
+export function createWebhookApp(options: WebhookAppOptions): Hono {
+  const logger = options.logger ?? silentLogger;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const context: AdmissionContext = {
+    port: options.admissionPort,
+    provisioner: sharedProvisioner(options.admissionPort),
+    provisionBudgetMs: options.provisionBudgetMs ?? DEFAULT_PROVISION_BUDGET_MS,
+  };
+  const onAdmission = options.onAdmission;
+
+  function record(outcome: AdmissionOutcome, started: number): number {
+    const durationMs = performance.now() - started;
+    if (onAdmission !== undefined) {
+      try {
+        onAdmission(outcome, durationMs);
+      } catch (error) {
+        logger.error("admission observer failed", { error });
+      }
+    }
+    return durationMs;
+  }
+
+  function invalid(message: string, started: number, length: number | undefined): Response {
+    const durationMs = record("invalid", started);
+    logger.warn("admission request rejected", { reason: message, length, durationMs });
+    return jsonStreamResponse(statusBody(400, "BadRequest", message), 400);
+  }
+
+  function answer(review: ParsedReview, verdict: AdmissionVerdict, started: number): Response {
+    const durationMs = record(verdict.outcome, started);
+    const fields = {
+      uid: review.uid,
+      namespace: verdict.namespace,
+      name: verdict.name,
+      outcome: verdict.outcome,
+      reason: verdict.reason,
+      durationMs,
+    };
+    // Routine answers are debug: at admission rates a line each would flood the log, and the Build's
+    // annotations and onAdmission metrics already record them. Denials and warnings are actionable.
+    if (verdict.outcome === "error") logger.error("admission", fields);
+    else if (verdict.outcome === "denied" || verdict.answer.warnings !== undefined) {
+      logger.info("admission", fields);
+    } else logger.debug("admission", fields);
+    return jsonTextResponse(admissionReviewResponse(review, verdict.answer));
+  }
+
+  const app = new Hono();
+  app.post(options.path ?? DEFAULT_WEBHOOK_PATH, async (c) => {
+    const started = performance.now();
+    let body: BodyRead;
+    try {
+      body = await readBody(c.req.raw, maxBodyBytes);
+    } catch (error) {
+      // The client went away mid-body; answer anyway so the outcome is counted.
+      body = { ok: false, message: `request body could not be read: ${messageOf(error)}` };
+    }
+    if (!body.ok) return invalid(body.message, started, undefined);
+    const parsed = parseAdmissionReview(body.text);
+    if (!parsed.ok) return invalid(parsed.message, started, body.text.length);
+    const review = parsed.review;
+    const decided = decideAdmission(review.request, context);
+    const verdict = decided instanceof Promise ? await decided : decided;
+    return answer(review, verdict, started);
+  });
+  app.notFound(() => jsonStreamResponse(statusBody(404, "NotFound", "not found"), 404));
+  app.onError((error) => {
+    logger.error("webhook request failed", { error: messageOf(error) });
+    return jsonStreamResponse(statusBody(500, "InternalError", "internal error"), 500);
+  });
+  return app;
+}
