@@ -161,7 +161,7 @@ export async function reconcileIntegration(ctx: IntegrationContext, key: string)
   const failed: string[] = [];
   const overlapping: string[] = [];
   for (const [namespace, outcome] of ctx.outcomes) {
-    if (outcome.state === "Overlap" && outcome.message.includes(key)) overlapping.push(namespace);
+    if (outcome.state === "Overlap" && outcome.overlappingKeys?.includes(key)) overlapping.push(namespace);
     if (outcome.integrationKey !== key) continue;
     if (outcome.state === "Ready") {
       managed++;

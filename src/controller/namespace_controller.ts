@@ -43,6 +43,8 @@ export interface NamespaceOutcome {
   readonly reason: string;
   readonly message: string;
   readonly integrationKey?: string | undefined;
+  /** The QuayIntegrations that all select this namespace (state Overlap). */
+  readonly overlappingKeys?: readonly string[] | undefined;
   readonly organization?: string | undefined;
   readonly repositories?: number | undefined;
 }
@@ -118,7 +120,12 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
       const message = `Namespace is selected by several QuayIntegrations (${resolution.keys.join(", ")}); ` +
         `none manages it until their namespace selections no longer overlap`;
       ctx.events.emit(namespaceTarget(ns.name, ns.uid), "Warning", "OverlappingIntegrations", message);
-      setOutcome(ctx, name, { state: "Overlap", reason: "OverlappingIntegrations", message });
+      setOutcome(ctx, name, {
+        state: "Overlap",
+        reason: "OverlappingIntegrations",
+        message,
+        overlappingKeys: resolution.keys,
+      });
       return AWAIT_CHANGE;
     }
     case "managed":
