@@ -4,6 +4,7 @@
  * Signals become one AbortController: the first SIGINT/SIGTERM shuts down gracefully, a second one
  * exits at once.
  */
+import "./src/quiet_deprecations.ts";
 import { type Config, parseConfig, USAGE, UsageError } from "./src/config.ts";
 import { createLogger } from "./src/log.ts";
 import { VERSION } from "./src/version.ts";

@@ -1,0 +1,9 @@
+/**
+ * @module
+ * `@kubernetes/client-node` 1.x imports Node's deprecated `punycode` module, and Deno prints a
+ * DeprecationWarning line to stderr for it. Operators parse our stderr as JSON log lines, so the
+ * warning is turned off before anything loads client-node (see shared deno-stack notes §2.2).
+ */
+import process from "node:process";
+
+process.noDeprecation = true;

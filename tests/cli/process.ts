@@ -1,0 +1,84 @@
+/**
+ * @module
+ * Runs `main.ts` as a subprocess, the way an admin runs the CLI, with its output collected.
+ */
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** A finished CLI run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `quay-bridge <args>` to completion. */
+export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
+
+/** A running `quay-bridge run`. */
+export interface OperatorProcess {
+  readonly child: Deno.ChildProcess;
+  /** Lines written so far (stdout and stderr). */
+  readonly lines: string[];
+  kill(signal?: Deno.Signal): void;
+  readonly status: Promise<Deno.CommandStatus>;
+}
+
+/** Starts `quay-bridge run <args>` in the background. */
+export function startOperatorProcess(args: string[], env: Record<string, string> = {}): OperatorProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, "run", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    let buffer = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      buffer += chunk;
+      let i;
+      while ((i = buffer.indexOf("\n")) >= 0) {
+        lines.push(buffer.slice(0, i));
+        buffer = buffer.slice(i + 1);
+      }
+    }
+    if (buffer) lines.push(buffer);
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  return {
+    child,
+    lines,
+    kill(signal: Deno.Signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch {
+        // already exited
+      }
+    },
+    status: child.status.then(async (s) => {
+      await pumps;
+      return s;
+    }),
+  };
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
