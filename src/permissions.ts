@@ -32,7 +32,16 @@ export const REQUIRED_PERMISSIONS: readonly Permission[] = [
   ...p("quay.redhat.com", "quayintegrations", ["get", "patch", "update"], "status"),
   ...p("redhatcop.redhat.io", "quayintegrations", ["get", "list", "watch"]),
   ...p("redhatcop.redhat.io", "quayintegrations", ["get", "patch", "update"], "status"),
-  ...p("admissionregistration.k8s.io", "mutatingwebhookconfigurations", ["get", "list", "watch", "patch"]),
+  // The webhook configuration: its caBundle patched (self-managed certificates); created and updated
+  // whole when the operator runs outside the cluster.
+  ...p("admissionregistration.k8s.io", "mutatingwebhookconfigurations", [
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+  ]),
   ...p("apiextensions.k8s.io", "customresourcedefinitions", ["get", "list"]),
 ];
 

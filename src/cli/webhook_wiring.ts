@@ -1,17 +1,31 @@
 /**
  * @module
- * Starts the admission webhook for `run` (placeholder until the webhook module lands).
+ * Starts the admission webhook for `run`, on every replica: the app answers from the operator's
+ * caches (`operator_port.ts`), admissions feed the metrics, and the serving certificate comes from
+ * a mounted directory (`files`, hot reload) or is self-managed (`self_managed.ts`: a CA and serving
+ * certificate in a Secret, the caBundle kept in the MutatingWebhookConfiguration, renewal before
+ * expiry through a seamless `rotate`).
  */
 import type { Config } from "../config.ts";
+import { messageOf } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
 import type { Operator } from "../operator.ts";
 import type { Metrics } from "../ops/metrics.ts";
+import { createWebhookApp } from "../webhook/app.ts";
+import { serveWebhookFromDirectory } from "../webhook/cert_dir.ts";
+import { operatorAdmissionPort } from "../webhook/operator_port.ts";
+import { SelfManagedCertificates, servingNames } from "../webhook/self_managed.ts";
+import { serveWebhook, type WebhookServer } from "../webhook/server.ts";
 
 /** A running webhook server. */
 export interface WebhookHandle {
   serving(): boolean;
   close(): Promise<void>;
+  /** The bound address. */
+  readonly addr?: Deno.NetAddr;
+  /** Self-managed mode: the certificates (tests force a rotation through `rotate()`). */
+  readonly certificates?: SelfManagedCertificates;
 }
 
 /** Options for {@linkcode startWebhook}. */
@@ -23,10 +37,119 @@ export interface StartWebhookOptions {
   metrics: Metrics;
   signal: AbortSignal;
   isLeader: () => boolean;
+  /** Self-managed tuning (tests). */
+  selfManaged?: {
+    servingValidityMs?: number;
+    checkIntervalMs?: number;
+    leaderPollMs?: number;
+    /** Overrides the in-cluster detection. */
+    outsideCluster?: boolean;
+  };
+}
+
+const SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/** True when the operator runs in a pod with the in-cluster configuration. */
+function inCluster(config: Config): boolean {
+  if (config.kubeconfig !== undefined) return false;
+  try {
+    Deno.statSync(SERVICE_ACCOUNT_NAMESPACE_FILE);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function loopbackUrl(host: string, port: number, path: string): string {
+  const h = host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "[::1]" : host;
+  return `https://${h}:${port}${path}`;
 }
 
 /** Starts the webhook per `config.webhookMode`. */
-export function startWebhook(options: StartWebhookOptions): Promise<WebhookHandle | undefined> {
-  options.logger.warn("webhook not available in this build", {});
-  return Promise.resolve(undefined);
+export async function startWebhook(options: StartWebhookOptions): Promise<WebhookHandle | undefined> {
+  const { config, operator, metrics, isLeader } = options;
+  const logger = options.logger.with({ component: "webhook" });
+  if (config.webhookMode === "off") return undefined;
+  const app = createWebhookApp({
+    admissionPort: operatorAdmissionPort({ operator, isLeader }),
+    path: config.webhookPath,
+    logger,
+    provisionBudgetMs: config.admissionBudgetMs,
+    onAdmission: (outcome, durationMs) => {
+      metrics.admissions.inc({ result: outcome });
+      metrics.admissionLatency.observe({ result: outcome }, durationMs / 1000);
+    },
+  });
+  const handler = app.fetch;
+  const common = { handler, hostname: config.webhookHost, port: config.webhookPort, logger };
+
+  if (config.webhookMode === "files") {
+    const server = await serveWebhookFromDirectory({ ...common, certDir: config.webhookCertDir });
+    logger.info("webhook serving", { port: server.addr.port, certDir: config.webhookCertDir });
+    return handleFor(server, undefined, undefined);
+  }
+
+  // self-managed
+  const tuning = options.selfManaged ?? {};
+  const outside = tuning.outsideCluster ?? (config.webhookUrl !== undefined || !inCluster(config));
+  const certificates = new SelfManagedCertificates({
+    kube: options.kube,
+    logger,
+    namespace: config.namespace,
+    secretName: config.webhookSecretName,
+    configName: config.webhookConfigName,
+    names: servingNames({
+      serviceName: config.webhookServiceName,
+      namespace: config.namespace,
+      outsideCluster: outside,
+      url: config.webhookUrl,
+    }),
+    isLeader,
+    servingValidityMs: tuning.servingValidityMs,
+    checkIntervalMs: tuning.checkIntervalMs,
+    leaderPollMs: tuning.leaderPollMs,
+  });
+  const initial = await certificates.initial();
+  const server = serveWebhook({
+    ...common,
+    certPem: initial.serving.certPem,
+    keyPem: initial.serving.keyPem,
+  });
+  const url = config.webhookUrl ?? loopbackUrl(config.webhookHost, server.addr.port, config.webhookPath);
+  // The configuration is created here only outside a cluster; inside, the deployment owns it.
+  certificates.setManaged(outside ? { url, operatorNamespace: config.namespace } : undefined);
+  logger.info("webhook serving", {
+    port: server.addr.port,
+    mode: "self-managed",
+    url: outside ? url : undefined,
+  });
+  const stop = new AbortController();
+  const loop = certificates.run(
+    (cert, key) => server.rotate(cert, key),
+    AbortSignal.any([options.signal, stop.signal]),
+  ).catch((error) => logger.error("webhook certificate loop ended", { error: messageOf(error) }));
+  return handleFor(server, certificates, async () => {
+    stop.abort();
+    await loop;
+  });
+}
+
+function handleFor(
+  server: WebhookServer,
+  certificates: SelfManagedCertificates | undefined,
+  beforeClose: (() => Promise<void>) | undefined,
+): WebhookHandle {
+  let closed: Promise<void> | undefined;
+  return {
+    addr: server.addr,
+    certificates,
+    serving: () => closed === undefined,
+    close() {
+      closed ??= (async () => {
+        await beforeClose?.();
+        await server.close();
+      })();
+      return closed;
+    },
+  };
 }
