@@ -12,54 +12,11 @@ import type { Operator } from "../../src/operator.ts";
 import type { Metrics } from "../../src/ops/metrics.ts";
 import { type KubeWorld, type KubeWorldOptions, startKubeWorld } from "../world/kube/mod.ts";
 import { type QuayWorld, type QuayWorldOptions, startQuayWorld } from "../world/quay/mod.ts";
+import { installCrds, jsonClient } from "../walkthrough/setup.ts";
+import type { Api } from "../walkthrough/mod.ts";
 
-/** A decoded response. */
-export interface Reply {
-  status: number;
-  // deno-lint-ignore no-explicit-any
-  body: any;
-}
-
-/** A JSON client of one HTTPS server. */
-export interface JsonClient {
-  call(method: string, path: string, body?: unknown, contentType?: string): Promise<Reply>;
-  /** Like call, failing the test on a status outside 2xx. */
-  // deno-lint-ignore no-explicit-any
-  ok(method: string, path: string, body?: unknown, contentType?: string): Promise<any>;
-}
-
-function jsonClient(base: string, token: string, caPem: string, closers: (() => void)[]): JsonClient {
-  const http = Deno.createHttpClient({ caCerts: [caPem] });
-  closers.push(() => http.close());
-  const call = async (method: string, path: string, body?: unknown, contentType = "application/json") => {
-    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: "application/json" };
-    if (body !== undefined) headers["content-type"] = contentType;
-    const response = await fetch(base + path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      client: http,
-    });
-    const text = await response.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      // not JSON: keep the text
-    }
-    return { status: response.status, body: parsed };
-  };
-  return {
-    call,
-    async ok(method, path, body, contentType) {
-      const reply = await call(method, path, body, contentType);
-      if (reply.status < 200 || reply.status > 299) {
-        throw new Error(`${method} ${path} answered ${reply.status}: ${JSON.stringify(reply.body)}`);
-      }
-      return reply.body;
-    },
-  };
-}
+/** A JSON client of the Kubernetes or Quay API. */
+export type JsonClient = Api;
 
 /** Polls `check` until it returns a value other than undefined/false. */
 export async function until<T>(
@@ -136,8 +93,9 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   const closers: (() => void)[] = [];
   const dir = await Deno.makeTempDir({ prefix: "quay-bridge-it-" });
   const kubeconfig = await kubeWorld.writeKubeconfig(`${dir}/kubeconfig`);
-  const kube = jsonClient(kubeWorld.url, kubeWorld.adminToken, kubeWorld.caPem, closers);
-  const quay = jsonClient(quayWorld.url, quayWorld.adminToken, quayWorld.caPem, closers);
+  const kube = jsonClient(kubeWorld.url, kubeWorld.adminToken, kubeWorld.caPem);
+  const quay = jsonClient(quayWorld.url, quayWorld.adminToken, quayWorld.caPem);
+  closers.push(() => kube.close(), () => quay.close());
   const logs: Record<string, unknown>[] = [];
 
   await kube.ok("POST", "/api/v1/namespaces", { metadata: { name: OPERATOR_NAMESPACE } });
@@ -265,27 +223,4 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     throw error;
   }
   return bridge;
-}
-
-/** Installs the CRDs from deploy/crds, as `kubectl apply -f deploy/crds` does. */
-async function installCrds(kube: JsonClient): Promise<void> {
-  const { parseAllDocuments } = await import("yaml");
-  const dir = new URL("../../deploy/crds/", import.meta.url);
-  for (const entry of Deno.readDirSync(dir)) {
-    if (!entry.name.endsWith(".yaml")) continue;
-    const text = await Deno.readTextFile(new URL(entry.name, dir));
-    for (const doc of parseAllDocuments(text)) {
-      const crd = doc.toJS();
-      if (!crd) continue;
-      const reply = await kube.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
-      if (reply.status !== 201 && reply.status !== 409) {
-        throw new Error(`CRD ${entry.name}: ${reply.status} ${JSON.stringify(reply.body)}`);
-      }
-    }
-  }
-  // A CRD is served once Established.
-  await until("CRDs established", async () => {
-    const r = await kube.call("GET", "/apis/quay.redhat.com/v1/quayintegrations");
-    return r.status === 200;
-  });
 }
