@@ -12,6 +12,7 @@ import type { Operator } from "../../src/operator.ts";
 import type { Metrics } from "../../src/ops/metrics.ts";
 import { type KubeWorld, type KubeWorldOptions, startKubeWorld } from "../world/kube/mod.ts";
 import { type QuayWorld, type QuayWorldOptions, startQuayWorld } from "../world/quay/mod.ts";
+import { startWorld, type World } from "../world/mod.ts";
 import { installCrds, jsonClient } from "../walkthrough/setup.ts";
 import type { Api } from "../walkthrough/mod.ts";
 
@@ -40,6 +41,8 @@ export async function until<T>(
 
 /** Options of {@linkcode startBridge}. */
 export interface BridgeOptions {
+  /** Also run OpenShift's behaviours (project SAs, builds that push, image imports): the full world. */
+  openshift?: boolean;
   kube?: KubeWorldOptions;
   quay?: QuayWorldOptions;
   /** Extra `run` flags, e.g. `["--resync", "1s"]`. */
@@ -65,6 +68,8 @@ export interface RunningOperator {
 
 /** A world with the operator running in it. */
 export interface Bridge {
+  /** The full world, when started with `openshift: true`. */
+  world: World | undefined;
   kubeWorld: KubeWorld;
   quayWorld: QuayWorld;
   kube: JsonClient;
@@ -88,8 +93,10 @@ export const CREDENTIALS_SECRET = "quay-integration";
 
 /** Starts the worlds and (unless told not to) the operator with a default integration. */
 export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> {
-  const kubeWorld = await startKubeWorld(options.kube);
-  const quayWorld = await startQuayWorld(options.quay);
+  let world: World | undefined;
+  if (options.openshift) world = await startWorld({ kube: options.kube, quay: options.quay });
+  const kubeWorld = world?.kube ?? await startKubeWorld(options.kube);
+  const quayWorld = world?.quay ?? await startQuayWorld(options.quay);
   const closers: (() => void)[] = [];
   const dir = await Deno.makeTempDir({ prefix: "quay-bridge-it-" });
   const kubeconfig = await kubeWorld.writeKubeconfig(`${dir}/kubeconfig`);
@@ -113,6 +120,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   });
 
   const bridge: Bridge = {
+    world,
     kubeWorld,
     quayWorld,
     kube,
@@ -206,8 +214,12 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     async close() {
       if (bridge.running) await bridge.running.stop();
       for (const close of closers) close();
-      await quayWorld.close();
-      await kubeWorld.close();
+      if (world) {
+        await world.close();
+      } else {
+        await quayWorld.close();
+        await kubeWorld.close();
+      }
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
