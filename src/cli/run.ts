@@ -12,7 +12,7 @@ import { KubeClient, loadKubeConnection } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
 import { Operator } from "../operator.ts";
 import { LeaderElector } from "../ops/leader.ts";
-import { Metrics } from "../ops/metrics.ts";
+import { type Labels, Metrics } from "../ops/metrics.ts";
 import { createOpsApp } from "../ops/server.ts";
 import { VERSION } from "../version.ts";
 import { startWebhook, type WebhookHandle } from "./webhook_wiring.ts";
@@ -30,14 +30,19 @@ export interface RunOptions {
 /** Runs until `signal` aborts (exit code 0) or leadership is lost (exit code 1). */
 export async function runOperator(options: RunOptions): Promise<number> {
   const { config, logger, signal } = options;
-  const metrics = new Metrics();
+  // The computed gauges read the operator, which is created below with observers that use `metrics`.
+  let operatorRef: Operator | undefined;
+  const metrics = new Metrics({
+    namespaces: () => namespacesByState(operatorRef),
+    quayReachable: () => quayReachability(operatorRef),
+  });
   const connection = await loadKubeConnection({ kubeconfig: config.kubeconfig, context: config.context });
   const kube = new KubeClient(connection, {
     userAgent: `quay-bridge/${VERSION}`,
     onCall: ({ verb, resource, status }) =>
       metrics.kubeRequests.inc({ verb, resource, code: String(status) }),
   });
-  const operator = new Operator({
+  const operator: Operator = new Operator({
     kube,
     logger,
     settings: {
@@ -62,19 +67,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
       }),
     },
   });
-  metrics.register({
-    name: "quay_bridge_managed_namespaces",
-    render() {
-      const counts = new Map<string, number>();
-      for (const o of operator.outcomes.values()) counts.set(o.state, (counts.get(o.state) ?? 0) + 1);
-      const lines = [
-        "# HELP quay_bridge_namespaces Namespaces by sync state.",
-        "# TYPE quay_bridge_namespaces gauge",
-      ];
-      for (const [state, n] of counts) lines.push(`quay_bridge_namespaces{state="${state}"} ${n}`);
-      return lines.join("\n");
-    },
-  });
+  operatorRef = operator;
 
   let leading = false;
   let webhook: WebhookHandle | undefined;
@@ -158,4 +151,24 @@ export async function runOperator(options: RunOptions): Promise<number> {
     kube.close();
     logger.info("stopped", {});
   }
+}
+
+function namespacesByState(operator: Operator | undefined): [Labels, number][] {
+  const counts = new Map<string, number>();
+  for (const o of operator?.outcomes.values() ?? []) counts.set(o.state, (counts.get(o.state) ?? 0) + 1);
+  return [...counts].map(([state, n]) => [{ state }, n]);
+}
+
+/** From each QuayIntegration's `QuayReachable` condition in the caches (Unknown is left out). */
+function quayReachability(operator: Operator | undefined): [Labels, number][] {
+  if (!operator) return [];
+  const out: [Labels, number][] = [];
+  for (const object of [...operator.integrationsV1.values(), ...operator.integrationsLegacy.values()]) {
+    const conditions =
+      ((object.status ?? {}) as { conditions?: { type: string; status: string }[] }).conditions;
+    const reachable = conditions?.find((c) => c.type === "QuayReachable")?.status;
+    if (reachable !== "True" && reachable !== "False") continue;
+    out.push([{ integration: object.metadata?.name ?? "" }, reachable === "True" ? 1 : 0]);
+  }
+  return out;
 }

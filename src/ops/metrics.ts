@@ -6,7 +6,7 @@
  * costs 35 ms of import time (`reference/deno-stack.md` §6).
  */
 
-type Labels = Readonly<Record<string, string>>;
+export type Labels = Readonly<Record<string, string>>;
 
 function escapeLabel(value: string): string {
   return value.replaceAll("\\", "\\\\").replaceAll("\n", "\\n").replaceAll('"', '\\"');
@@ -132,13 +132,27 @@ export class Metrics {
     LATENCY_BUCKETS,
   );
   readonly isLeader = new Gauge("quay_bridge_leader", "1 while this replica leads.");
-  readonly quayReachable = new Gauge(
-    "quay_bridge_quay_reachable",
-    "1 when the integration's Quay answered the last check.",
-  );
-  readonly managedNamespaces = new Gauge("quay_bridge_managed_namespaces", "Namespaces by sync state.");
+  readonly quayReachable: Gauge;
+  readonly managedNamespaces: Gauge;
   readonly #started = Date.now() / 1000;
   readonly #extra: Metric[] = [];
+
+  /**
+   * `collectors` compute gauges at scrape time from the operator's state, so they can never go
+   * stale: per-integration Quay reachability and namespaces by sync state.
+   */
+  constructor(collectors: MetricsCollectors = {}) {
+    this.quayReachable = new Gauge(
+      "quay_bridge_quay_reachable",
+      "1 when the integration's Quay answered the last check, 0 when it did not.",
+      collectors.quayReachable,
+    );
+    this.managedNamespaces = new Gauge(
+      "quay_bridge_managed_namespaces",
+      "Namespaces by sync state.",
+      collectors.namespaces,
+    );
+  }
 
   /** Adds a metric computed elsewhere. */
   register(metric: Metric): void {
@@ -176,6 +190,12 @@ export class Metrics {
     ].join("\n");
     return metrics.map((m) => m.render()).join("\n") + "\n" + process + "\n";
   }
+}
+
+/** Scrape-time sources of the computed gauges. */
+export interface MetricsCollectors {
+  quayReachable?: () => Iterable<[Labels, number]>;
+  namespaces?: () => Iterable<[Labels, number]>;
 }
 
 /** Content type of the exposition. */

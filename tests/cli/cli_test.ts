@@ -120,6 +120,8 @@ Deno.test("two replicas: one leads, the other takes over within the lease when t
     assert.match(leaderMetrics, /quay_bridge_quay_requests_total\{[^}]*route="[^"]+"[^}]*\} \d+/);
     assert.match(leaderMetrics, /quay_bridge_quay_request_duration_seconds_bucket\{/);
     assert.match(leaderMetrics, /quay_bridge_queue_depth\{/);
+    assert.match(leaderMetrics, /^quay_bridge_managed_namespaces\{state="Ready"\} 2$/m);
+    assert.match(leaderMetrics, /^quay_bridge_quay_reachable\{integration="quay"\} 1$/m);
     assert.match(await metrics(follower), /^quay_bridge_leader 0$/m);
     assert.equal((await fetch(`http://127.0.0.1:${ports[follower]}/healthz`)).status, 200);
 
