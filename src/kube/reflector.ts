@@ -113,11 +113,15 @@ export class Reflector<T = KubeObject> {
             this.#options.onReady?.();
           }
         }
+        // A relist asked for while the list ran must not wait for this watch to time out.
         this.#watchAbort = new AbortController();
+        if (this.#relistRequested) continue;
         await this.#watch(AbortSignal.any([signal, this.#watchAbort.signal]));
         failures = 0;
       } catch (error) {
         if (signal.aborted) break;
+        // The watch was dropped on purpose by relist(): not a failure, no back-off.
+        if (this.#relistRequested) continue;
         if (error instanceof KubeApiError && error.status === 410) {
           log.debug("watch expired, relisting", {});
           needList = true;

@@ -98,7 +98,9 @@ Deno.test("the legacy redhatcop.redhat.io/v1alpha1 CR is read, and the legacy fi
       { metadata: { annotations: { "openshift.io/sa.scc.mcs": "s0:c3,c4" } } },
       "application/merge-patch+json",
     );
-    await synced(b, "old-project", "legacy");
+    await synced(b, "old-project", "legacy").catch((error) => {
+      throw new Error(`${error.message}\n${b.logs.slice(-30).map((l) => JSON.stringify(l)).join("\n")}`);
+    });
     assert.equal(
       (await b.quay.ok("GET", "/api/v1/organization/legacy_old-project")).name,
       "legacy_old-project",
