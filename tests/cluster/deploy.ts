@@ -40,3 +40,28 @@ export async function applyDeploy(cluster: RealCluster): Promise<void> {
   ]);
   if (wait.code !== 0) throw new DeployError(`the deploy/ CRDs did not become Established:\n${wait.stderr}`);
 }
+
+/**
+ * Applies a kustomize variant of `deploy/` (`kubectl apply -k deploy/<variant>`, e.g.
+ * `webhook/self-managed`) the way the install docs say, and waits until its CRDs are Established.
+ * On this cluster no kubelet, scheduler or Deployment controller runs: the Deployment, Services and
+ * PodDisruptionBudget are stored but inert; the operator is run beside the cluster instead.
+ */
+export async function applyDeployVariant(cluster: RealCluster, variant: string): Promise<void> {
+  const apply = await cluster.kubectl([
+    "apply",
+    "--server-side",
+    "--field-manager=e2e",
+    "-k",
+    DEPLOY + variant,
+  ]);
+  if (apply.code !== 0) throw new DeployError(`kubectl apply -k deploy/${variant} failed:\n${apply.stderr}`);
+  const wait = await cluster.kubectl([
+    "wait",
+    "--for=condition=Established",
+    "--timeout=30s",
+    "-f",
+    DEPLOY + "crds",
+  ]);
+  if (wait.code !== 0) throw new DeployError(`the deploy/ CRDs did not become Established:\n${wait.stderr}`);
+}

@@ -24,4 +24,4 @@ export {
   startRealCluster,
   type StartRealClusterOptions,
 } from "./cluster.ts";
-export { applyDeploy, DEPLOY_PARTS, DeployError } from "./deploy.ts";
+export { applyDeploy, applyDeployVariant, DEPLOY_PARTS, DeployError } from "./deploy.ts";

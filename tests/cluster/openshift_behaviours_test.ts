@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   instantiateBuildConfig,
   KubeClient,
+  KubeError,
   type KubeObject,
   MCS_ANNOTATION,
   startOpenShiftBehaviours,
@@ -135,10 +136,14 @@ Deno.test("OpenShift behaviours work against a real kube-apiserver with the Open
       "/api/v1/namespaces/proj/secrets",
       dockerConfigSecret("pull", quay.registryHost, robot.name, robot.token),
     );
-    await kube.create("/apis/image.openshift.io/v1/namespaces/proj/imagestreamimports", {
+    // ImageStreamImport answers as OpenShift's virtual resource (the behaviours' admission webhook):
+    // the create returns the status, names the ImageStream's resourceVersion as a precondition
+    // (409 when stale) and can be posted again under the same name.
+    await openshift.ready;
+    const importRequest = (resourceVersion?: string) => ({
       apiVersion: "image.openshift.io/v1",
       kind: "ImageStreamImport",
-      metadata: { name: "app" },
+      metadata: { name: "app", ...(resourceVersion ? { resourceVersion } : {}) },
       spec: {
         import: true,
         images: [{
@@ -147,14 +152,18 @@ Deno.test("OpenShift behaviours work against a real kube-apiserver with the Open
         }],
       },
     });
-    const imported = await waitFor("the import's status", async () => {
-      const isi = await kube.get("/apis/image.openshift.io/v1/namespaces/proj/imagestreamimports/app");
-      return isi?.status?.images ? isi : undefined;
-    });
-    assert.equal(imported.status.images[0]?.status?.status, "Success", JSON.stringify(imported.status));
+    const imports = "/apis/image.openshift.io/v1/namespaces/proj/imagestreamimports";
+    const imported = await kube.create(imports, importRequest());
+    assert.equal(imported.status?.images?.[0]?.status?.status, "Success", JSON.stringify(imported.status));
     const stream = await kube.get("/apis/image.openshift.io/v1/namespaces/proj/imagestreams/app");
     const tag = stream?.status?.tags?.find((t: { tag: string }) => t.tag === "v1");
     assert.equal(tag?.items?.[0]?.image, pushed.digest);
+    await assert.rejects(
+      kube.create(imports, importRequest("1")),
+      (e: unknown) => e instanceof KubeError && e.status === 409,
+    );
+    const again = await kube.create(imports, importRequest(stream?.metadata.resourceVersion));
+    assert.equal(again.status?.images?.[0]?.status?.status, "Success", JSON.stringify(again.status));
   } finally {
     kube.close();
     http.close();

@@ -4,8 +4,9 @@
  * `DockerImage`, pull the manifest with the namespace's pull secrets, report Success or Failure per
  * image, and with `spec.import: true` write the resolved tags into the ImageStream (spec tag, then a
  * status tag event `host/org/repo@digest`). In the world it answers the virtual create; on a real
- * apiserver, where ImageStreamImport is a stored CRD, a controller imports each stored object once
- * and writes the outcome into its status.
+ * apiserver, where ImageStreamImport is a stored CRD, the admission webhook of `import_webhook.ts`
+ * answers the create, and a controller imports each stored object without a status (posted before
+ * the webhook was registered) once and writes the outcome into its status.
  */
 import type { KubeWorldHooks } from "../kube/hooks.ts";
 import { conflict, KubeStatusError, notFound } from "../kube/status.ts";
