@@ -31,10 +31,10 @@ export interface RunOptions {
 export async function runOperator(options: RunOptions): Promise<number> {
   const { config, logger, signal } = options;
   // The computed gauges read the operator, which is created below with observers that use `metrics`.
-  let operatorRef: Operator | undefined;
+  const started: { operator?: Operator } = {};
   const metrics = new Metrics({
-    namespaces: () => namespacesByState(operatorRef),
-    quayReachable: () => quayReachability(operatorRef),
+    namespaces: () => namespacesByState(started.operator),
+    quayReachable: () => quayReachability(started.operator),
   });
   const connection = await loadKubeConnection({ kubeconfig: config.kubeconfig, context: config.context });
   const kube = new KubeClient(connection, {
@@ -67,7 +67,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
       }),
     },
   });
-  operatorRef = operator;
+  started.operator = operator;
 
   let leading = false;
   let webhook: WebhookHandle | undefined;
