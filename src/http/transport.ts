@@ -87,7 +87,9 @@ export function createFetchTransport(options: FetchTransportOptions = {}): HttpT
 
 /** A transport that does not verify the server's certificate (only for `insecureRegistry: true`). */
 export function createInsecureTransport(): HttpTransport {
-  const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
+  // An explicit (empty) CA list: without one, Deno's node:tls reads the system root store, which
+  // needs --allow-sys; with verification off, no CA is consulted anyway.
+  const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false, ca: [] });
   return {
     send(request) {
       return new Promise<HttpResponse>((resolve, reject) => {
@@ -105,6 +107,7 @@ export function createInsecureTransport(): HttpTransport {
           headers: request.headers,
           agent: url.protocol === "https:" ? agent : undefined,
           rejectUnauthorized: false,
+          ca: [],
         }, (res) => {
           const chunks: Uint8Array[] = [];
           res.on("data", (chunk: Uint8Array) => chunks.push(chunk));

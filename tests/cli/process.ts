@@ -4,6 +4,10 @@
  */
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+/** The permissions of the `run` task (and the Containerfile), so a missing one fails here too. */
+const RUN_PERMISSIONS = ["--unstable-net", "--allow-net", "--allow-env", "--allow-read"];
+/** The permissions of the `demo` task. */
+const DEMO_PERMISSIONS = [...RUN_PERMISSIONS, "--allow-write", "--allow-run"];
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** A finished CLI run. */
@@ -16,7 +20,7 @@ export interface CliResult {
 /** Runs `quay-bridge <args>` to completion. */
 export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, ...args],
+    args: ["run", ...DEMO_PERMISSIONS, MAIN, ...args],
     cwd: ROOT,
     env: { NO_COLOR: "1", ...env },
     stdout: "piped",
@@ -38,7 +42,7 @@ export interface OperatorProcess {
 /** Starts `quay-bridge run <args>` in the background. */
 export function startOperatorProcess(args: string[], env: Record<string, string> = {}): OperatorProcess {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, "run", ...args],
+    args: ["run", ...RUN_PERMISSIONS, MAIN, "run", ...args],
     cwd: ROOT,
     env: { NO_COLOR: "1", ...env },
     stdout: "piped",
