@@ -88,6 +88,8 @@ Deno.test("every bad QuayIntegration gets a condition and an Event with a reason
 
     const host = await expectCondition(b, "bad-host", "Ready", "False", "InvalidQuayHostname");
     assert.match(host.message, /quayHostname/);
+    const badHost = await b.kube.ok("GET", "/apis/quay.redhat.com/v1/quayintegrations/bad-host");
+    assert.equal(host.observedGeneration, badHost.metadata.generation);
     await expectEvent(b, "bad-host", "InvalidQuayHostname");
 
     const secret = await expectCondition(b, "missing-secret", "CredentialsValid", "False", "SecretNotFound");

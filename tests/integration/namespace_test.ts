@@ -62,6 +62,24 @@ Deno.test("a new project gets its organization, robots, permissions, secrets and
       const account = await b.kube.ok("GET", `/api/v1/namespaces/e2e-demo/serviceaccounts/${sa}`);
       assert.ok(account.secrets.some((s: { name: string }) => s.name === `${sa}-quay-openshift`));
     }
+    // Events on the namespace say what was done; no token appears in any Event or log line.
+    const reasons = await until("Events for the namespace", async () => {
+      const events = await b.kube.ok("GET", "/api/v1/events");
+      const mine = events.items.filter((e: { involvedObject: { kind: string; name: string } }) =>
+        e.involvedObject.kind === "Namespace" && e.involvedObject.name === "e2e-demo"
+      );
+      const found = new Set(mine.map((e: { reason: string }) => e.reason));
+      return ["OrganizationCreated", "RobotCreated", "DefaultPermissionCreated", "SecretCreated"].every((r) =>
+          found.has(r)
+        )
+        ? { events, found }
+        : undefined;
+    });
+    const tokens = [b.quayWorld.adminToken, ...robots.robots.map((r: { token: string }) => r.token)];
+    const texts = [JSON.stringify(reasons.events), ...b.logs.map((l) => JSON.stringify(l))];
+    for (const token of tokens) {
+      assert.ok(!texts.some((t) => t.includes(token)), "a token leaked into an Event or a log line");
+    }
     const ns = await b.kube.ok("GET", "/api/v1/namespaces/e2e-demo");
     assert.ok(ns.metadata.finalizers.includes("quay.redhat.com/quayintegrations"), ns.metadata.finalizers);
 
