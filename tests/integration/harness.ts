@@ -13,7 +13,7 @@ import type { Metrics } from "../../src/ops/metrics.ts";
 import { type KubeWorld, type KubeWorldOptions, startKubeWorld } from "../world/kube/mod.ts";
 import { type QuayWorld, type QuayWorldOptions, startQuayWorld } from "../world/quay/mod.ts";
 import { startWorld, type World } from "../world/mod.ts";
-import { installCrds, jsonClient } from "../walkthrough/setup.ts";
+import { installCrds, installRbac, jsonClient, OPERATOR_SERVICE_ACCOUNT } from "../walkthrough/setup.ts";
 import type { Api } from "../walkthrough/mod.ts";
 
 /** A JSON client of the Kubernetes or Quay API. */
@@ -51,6 +51,11 @@ export interface BridgeOptions {
   integration?: boolean;
   /** Spec fields merged into the default integration. */
   integrationSpec?: Record<string, unknown>;
+  /**
+   * Run the operator with the admin identity instead of its ServiceAccount bound by deploy/rbac
+   * (only for tests of things RBAC does not govern). @default false
+   */
+  admin?: boolean;
   /** Start the operator at once. @default true */
   start?: boolean;
   logLevel?: LogLevel;
@@ -74,7 +79,10 @@ export interface Bridge {
   quayWorld: QuayWorld;
   kube: JsonClient;
   quay: JsonClient;
+  /** The operator's kubeconfig (its ServiceAccount token unless `admin`). */
   kubeconfig: string;
+  /** An admin kubeconfig. */
+  adminKubeconfig: string;
   /** Log lines the operator wrote (JSON objects). */
   logs: Record<string, unknown>[];
   running: RunningOperator | undefined;
@@ -99,13 +107,23 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   const quayWorld = world?.quay ?? await startQuayWorld(options.quay);
   const closers: (() => void)[] = [];
   const dir = await Deno.makeTempDir({ prefix: "quay-bridge-it-" });
-  const kubeconfig = await kubeWorld.writeKubeconfig(`${dir}/kubeconfig`);
+  const adminKubeconfig = await kubeWorld.writeKubeconfig(`${dir}/admin-kubeconfig`);
+  // The operator runs as its ServiceAccount with only the permissions deploy/rbac grants, so a
+  // verb missing there fails these tests as it would fail on a cluster.
+  const operatorToken = `operator-${crypto.randomUUID()}`;
+  kubeWorld.addToken(operatorToken, {
+    user: `system:serviceaccount:quay-bridge:${OPERATOR_SERVICE_ACCOUNT}`,
+  });
+  const kubeconfig = options.admin
+    ? adminKubeconfig
+    : await kubeWorld.writeKubeconfig(`${dir}/kubeconfig`, { token: operatorToken });
   const kube = jsonClient(kubeWorld.url, kubeWorld.adminToken, kubeWorld.caPem);
   const quay = jsonClient(quayWorld.url, quayWorld.adminToken, quayWorld.caPem);
   closers.push(() => kube.close(), () => quay.close());
   const logs: Record<string, unknown>[] = [];
 
   await kube.ok("POST", "/api/v1/namespaces", { metadata: { name: OPERATOR_NAMESPACE } });
+  await installRbac(kube);
   await kube.ok("POST", `/api/v1/namespaces/${OPERATOR_NAMESPACE}/secrets`, {
     metadata: { name: CREDENTIALS_SECRET },
     stringData: { token: quayWorld.adminToken },
@@ -126,6 +144,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     kube,
     quay,
     kubeconfig,
+    adminKubeconfig,
     logs,
     running: undefined,
     integrationSpec,

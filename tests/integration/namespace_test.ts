@@ -80,6 +80,9 @@ Deno.test("a new project gets its organization, robots, permissions, secrets and
     for (const token of tokens) {
       assert.ok(!texts.some((t) => t.includes(token)), "a token leaked into an Event or a log line");
     }
+    // The operator runs with deploy/rbac only: nothing it did was forbidden.
+    const forbidden = b.logs.filter((l) => /forbidden|\b403\b/i.test(JSON.stringify(l)));
+    assert.deepEqual(forbidden, []);
     const ns = await b.kube.ok("GET", "/api/v1/namespaces/e2e-demo");
     assert.ok(ns.metadata.finalizers.includes("quay.redhat.com/quayintegrations"), ns.metadata.finalizers);
 

@@ -104,3 +104,36 @@ export async function installIntegration(kube: Api, setup: IntegrationSetup): Pr
     },
   });
 }
+
+/** The operator's ServiceAccount in deploy/rbac/rbac.yaml. */
+export const OPERATOR_SERVICE_ACCOUNT = "quay-bridge-operator";
+
+/**
+ * Creates everything in deploy/rbac/rbac.yaml (ServiceAccount, ClusterRole and Role with their
+ * bindings), so an operator running as that ServiceAccount has exactly the deploy/ permissions.
+ * The operator namespace must exist.
+ */
+export async function installRbac(kube: Api): Promise<void> {
+  const text = await Deno.readTextFile(new URL("../../deploy/rbac/rbac.yaml", import.meta.url));
+  const plural: Record<string, string> = {
+    ServiceAccount: "serviceaccounts",
+    ClusterRole: "clusterroles",
+    ClusterRoleBinding: "clusterrolebindings",
+    Role: "roles",
+    RoleBinding: "rolebindings",
+  };
+  for (const doc of parseAllDocuments(text)) {
+    const object = doc.toJS();
+    if (!object) continue;
+    const resource = plural[object.kind];
+    if (!resource) throw new Error(`unexpected ${object.kind} in deploy/rbac/rbac.yaml`);
+    const base = object.apiVersion === "v1" ? "/api/v1" : `/apis/${object.apiVersion}`;
+    const ns = object.metadata.namespace ? `/namespaces/${object.metadata.namespace}` : "";
+    const reply = await kube.call("POST", `${base}${ns}/${resource}`, object);
+    if (reply.status !== 201 && reply.status !== 409) {
+      throw new Error(
+        `${object.kind} ${object.metadata.name}: ${reply.status} ${JSON.stringify(reply.body)}`,
+      );
+    }
+  }
+}
