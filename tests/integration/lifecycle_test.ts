@@ -217,3 +217,25 @@ Deno.test("an operator restarted mid-sync finishes every namespace without dupli
     await b.close();
   }
 });
+
+Deno.test("deleting the QuayIntegration releases its namespaces' finalizers, so no namespace hangs in Terminating", async () => {
+  const b = await startBridge();
+  try {
+    await b.createProject("orphan");
+    await synced(b, "orphan");
+    await b.kube.ok("DELETE", "/apis/quay.redhat.com/v1/quayintegrations/quay");
+    await until("finalizer released", async () => {
+      const ns = await b.kube.ok("GET", "/api/v1/namespaces/orphan");
+      return !(ns.metadata.finalizers ?? []).includes("quay.redhat.com/quayintegrations");
+    });
+    await b.kube.ok("DELETE", "/api/v1/namespaces/orphan");
+    await until(
+      "namespace gone",
+      async () => (await b.kube.call("GET", "/api/v1/namespaces/orphan")).status === 404,
+    );
+    // Without an integration nothing is deleted in Quay: the organization is kept for the admin.
+    assert.equal((await b.quay.call("GET", "/api/v1/organization/openshift_orphan")).status, 200);
+  } finally {
+    await b.close();
+  }
+});
