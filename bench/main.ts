@@ -8,11 +8,15 @@
  * - test world Kubernetes API holding 10,000 namespaces × 5 ImageStreams × 3 Secrets: a full list
  *   of any of them in under 1 s, and a 10-watcher fan-out that keeps up (a PATCH reaches all ten
  *   within 100 ms at p99, a 5,000-event burst reaches all ten within 5 s);
- * - admission webhook: at least 10,000 admissions/s with p99 under 5 ms, over TLS with keep-alive.
+ * - admission webhook: at least 10,000 admissions/s with p99 under 5 ms, over TLS with keep-alive;
+ * - the operator: a new namespace with R ImageStreams costs at most 8 + R Quay calls, an event on
+ *   a synced namespace none (its provisioning rate is reported).
  *
  * Flags: `--quick` (a smaller world, shorter runs: for a smoke test, not for the targets),
- * `--only=kube,quay,webhook` (a subset), `--out=<file>` (also write the JSON there).
+ * `--only=kube,quay,webhook,operator` (a subset), `--out=<file>` (also write the JSON there).
  */
+import "../src/quiet_deprecations.ts";
+import { benchOperator } from "./operator.ts";
 import { benchWebhook } from "./webhook.ts";
 import { benchWorldKube } from "./world_kube.ts";
 import { runQuayWorldBench } from "./world_quay.ts";
@@ -78,7 +82,27 @@ function bestWebhookLevel(figures: Record<string, unknown>): Record<string, numb
 export function judge(results: Record<string, Record<string, unknown>>): Target[] {
   const kube = results.world_kube;
   const webhook = results.webhook;
+  const operator = results.operator;
   const targets: Target[] = [];
+  if (operator) {
+    const budget = operator.operator_quay_call_budget_per_new_namespace;
+    targets.push(
+      target(
+        `operator: Quay calls per new namespace ≤ 8 + R (${budget})`,
+        operator,
+        "operator_quay_calls_per_new_namespace",
+        "<",
+        (typeof budget === "number" ? budget : 0) + 0.001,
+      ),
+      target(
+        "operator: no Quay call for an event on a synced namespace",
+        operator,
+        "operator_quay_calls_per_event_on_synced_namespace",
+        "<",
+        0.001,
+      ),
+    );
+  }
   if (kube) {
     for (const figure of ["list_all_imagestreams_ms", "list_all_secrets_ms", "list_all_namespaces_ms"]) {
       targets.push(target(`world: ${figure.replace(/_ms$/, "")} < 1 s`, kube, figure, "<", 1000));
@@ -131,7 +155,7 @@ export async function runBenchmarks(
   options: { quick?: boolean; only?: readonly string[] } = {},
 ): Promise<BenchSummary> {
   const quick = options.quick ?? false;
-  const only = new Set(options.only ?? ["kube", "quay", "webhook"]);
+  const only = new Set(options.only ?? ["kube", "quay", "webhook", "operator"]);
   const results: Record<string, Record<string, unknown>> = {};
   const seconds: Record<string, number> = {};
   const startedAt = new Date().toISOString();
@@ -159,6 +183,9 @@ export async function runBenchmarks(
       );
       return { ...figures, ...bestWebhookLevel(figures) };
     });
+  }
+  if (only.has("operator")) {
+    await timed("operator", () => benchOperator({ namespaces: quick ? 50 : 300 }));
   }
   const targets = judge(results);
   return { quick, startedAt, seconds, results, targets, allTargetsMet: targets.every((t) => t.met) };
