@@ -69,10 +69,17 @@ export interface KubeConnection {
  * in that order. The caller passes what it read from the environment (only `src/config.ts` reads it).
  */
 export async function loadKubeConnection(
-  options: { kubeconfig?: string | undefined; context?: string | undefined },
+  options: {
+    kubeconfig?: string | undefined;
+    context?: string | undefined;
+    /** Where the service-account files are mounted, for tests. @default "" (the real path) */
+    inClusterRoot?: string;
+  },
 ): Promise<KubeConnection> {
   const kc = new KubeConfig();
+  const root = options.inClusterRoot ?? "";
   if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+  else if (inClusterTokenExists(root)) kc.loadFromCluster(root);
   else kc.loadFromDefault();
   if (options.context) kc.setCurrentContext(options.context);
   const cluster = kc.getCurrentCluster();
@@ -106,6 +113,21 @@ export async function loadKubeConnection(
     namespace: kc.getContextObject(kc.getCurrentContext())?.namespace,
   };
 }
+
+/**
+ * client-node's own in-cluster detection uses `fs.accessSync`, which under Deno needs
+ * `--allow-sys=uid`; without it the check fails silently and client-node falls back to
+ * http://localhost:8080. A stat needs only the read permission the operator has anyway.
+ */
+function inClusterTokenExists(root: string): boolean {
+  try {
+    return Deno.statSync(root + IN_CLUSTER_TOKEN).isFile;
+  } catch {
+    return false;
+  }
+}
+
+const IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /** A connection from a server URL, CA and bearer token (tests, the test world). */
 export function tokenConnection(server: string, caPem: string | undefined, token: string): KubeConnection {
