@@ -14,7 +14,13 @@ import { createLogger } from "../../src/log.ts";
 import { startWorld } from "../world/mod.ts";
 import { instantiateBuildConfig, KubeClient, pullAsServiceAccount } from "../world/openshift/mod.ts";
 import { formatStep, runWalkthrough } from "../walkthrough/mod.ts";
-import { installCrds, installIntegration, jsonClient } from "../walkthrough/setup.ts";
+import {
+  installCrds,
+  installIntegration,
+  installRbac,
+  jsonClient,
+  OPERATOR_SERVICE_ACCOUNT,
+} from "../walkthrough/setup.ts";
 
 /** Options of {@linkcode runDemo} (main.ts passes the parsed CLI configuration). */
 export interface DemoOptions {
@@ -51,6 +57,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       quayToken: world.quayToken,
       quayCaPem: world.quayCaPem,
     });
+    // The operator runs as its ServiceAccount with exactly the permissions deploy/rbac grants.
+    await installRbac(kube);
+    const operatorKubeconfig = await world.serviceAccountKubeconfig(
+      OPERATOR_NAMESPACE,
+      OPERATOR_SERVICE_ACCOUNT,
+    );
     write(`  Kubernetes API ${world.kubeUrl}  (kubectl --kubeconfig ${world.kubeconfigPath})\n`);
     write(`  Quay           ${world.quayUrl}\n`);
 
@@ -58,7 +70,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       args: [
         "run",
         "--kubeconfig",
-        world.kubeconfigPath,
+        operatorKubeconfig,
         "--namespace",
         OPERATOR_NAMESPACE,
         "--webhook-mode",
