@@ -434,21 +434,29 @@ async function syncCluster(
     secret: (name) => ctx.secrets.get(`${ns.name}/${name}`),
     serviceAccount: (name) => ctx.serviceAccounts.get(`${ns.name}/${name}`),
   });
-  // Secrets before links, so an account never points at a Secret that does not exist.
+  // Secrets before links, so an account never points at a Secret that does not exist. One account's
+  // failure (e.g. a foreign Secret squatting on its name) does not hold back the others' links.
   const secrets = changes.filter((c) => c.kind !== "linkSecret");
-  const links = changes.filter((c) => c.kind === "linkSecret");
-  for (const batch of [secrets, links]) {
-    const results = await Promise.allSettled(batch.map(async (change) => {
-      if (change.kind === "linkSecret") {
-        const account = ctx.serviceAccounts.get(`${ns.name}/${change.serviceAccount}`);
-        if (account) await ensureLinked(ctx, account, change.secret);
-      } else if (change.data !== undefined) {
-        await ensureSecret(ctx, ns, change.secret, change.data, integration);
-      }
-    }));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed) throw failed.reason;
-  }
+  const failures: unknown[] = [];
+  const failedAccounts = new Set<string>();
+  const secretResults = await Promise.allSettled(secrets.map(async (change) => {
+    if (change.data !== undefined) {
+      await ensureSecret(ctx, ns, change.secret, change.data, integration);
+    }
+  }));
+  secretResults.forEach((result, i) => {
+    if (result.status === "fulfilled") return;
+    failures.push(result.reason);
+    const change = secrets[i];
+    if (change) failedAccounts.add(change.serviceAccount);
+  });
+  const links = changes.filter((c) => c.kind === "linkSecret" && !failedAccounts.has(c.serviceAccount));
+  const linkResults = await Promise.allSettled(links.map(async (change) => {
+    const account = ctx.serviceAccounts.get(`${ns.name}/${change.serviceAccount}`);
+    if (account) await ensureLinked(ctx, account, change.secret);
+  }));
+  for (const result of linkResults) if (result.status === "rejected") failures.push(result.reason);
+  if (failures.length > 0) throw failures[0];
   if (missingAccounts.length > 0) {
     const message =
       `Service account(s) ${missingAccounts.sort().join(", ")} not found in ${ns.name}; their ` +
