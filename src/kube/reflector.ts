@@ -11,6 +11,7 @@ import { backoffDelay, KubeApiError, messageOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { KubeClient } from "./client.ts";
 import type { KubeObject, ResourceType } from "./resources.ts";
+import { sleepUnlessAborted } from "../sleep.ts";
 
 /** `namespace/name` for namespaced objects, `name` otherwise. */
 export function objectKey(object: { metadata: { name?: string; namespace?: string } }): string {
@@ -133,7 +134,7 @@ export class Reflector<T = KubeObject> {
         // A dropped stream can resume from the last resourceVersion; after repeated failures the
         // position itself may be the problem, and relisting is always correct.
         if (failures >= 3) needList = true;
-        await sleep(delay, signal);
+        await sleepUnlessAborted(delay, signal);
       }
     }
   }
@@ -239,16 +240,3 @@ export class Reflector<T = KubeObject> {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}

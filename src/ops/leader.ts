@@ -10,6 +10,7 @@ import { KubeApiError, messageOf } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { type KubeObject, LEASES } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
+import { sleepUnlessAborted } from "../sleep.ts";
 
 /** RFC 3339 with exactly six fractional digits. */
 export function microTime(date = new Date()): string {
@@ -41,19 +42,6 @@ export interface LeaderElectorOptions {
   retryPeriodMs?: number;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 /** Campaigns for, holds and releases one Lease. */
 export class LeaderElector {
   readonly #o:
@@ -74,7 +62,7 @@ export class LeaderElector {
         this.#o.logger.info("leadership acquired", { lease: this.#o.name, identity: this.#o.identity });
         return true;
       }
-      await sleep(this.#o.retryPeriodMs * (0.8 + Math.random() * 0.4), signal);
+      await sleepUnlessAborted(this.#o.retryPeriodMs * (0.8 + Math.random() * 0.4), signal);
     }
     return false;
   }
@@ -86,7 +74,7 @@ export class LeaderElector {
   async hold(signal: AbortSignal): Promise<"lost" | "released"> {
     let lastRenew = performance.now();
     while (!signal.aborted) {
-      await sleep(this.#o.retryPeriodMs, signal);
+      await sleepUnlessAborted(this.#o.retryPeriodMs, signal);
       if (signal.aborted) break;
       if (await this.#tryAcquireOrRenew()) {
         lastRenew = performance.now();

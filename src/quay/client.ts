@@ -15,6 +15,7 @@ import {
   type HttpTransport,
   TransportError,
 } from "../http/transport.ts";
+import { sleepUnlessAborted } from "../sleep.ts";
 
 /** A robot account. `token` is present when asked for. */
 export interface QuayRobot {
@@ -110,19 +111,6 @@ function parseRetryAfter(value: string | null): number | undefined {
   if (Number.isFinite(seconds) && seconds >= 0) return seconds;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, (date - Date.now()) / 1000);
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 const enc = encodeURIComponent;
@@ -360,7 +348,7 @@ export class QuayClient {
       }
       const backoff = backoffDelay(attempt, { baseMs: this.#options.retryBaseMs ?? 250, maxMs: maxDelay });
       const asked = outcome.retryAfterSeconds === undefined ? 0 : outcome.retryAfterSeconds * 1000;
-      await sleep(Math.min(maxDelay, Math.max(backoff, asked)), this.#options.signal);
+      await sleepUnlessAborted(Math.min(maxDelay, Math.max(backoff, asked)), this.#options.signal);
     }
   }
 

@@ -23,6 +23,7 @@ import type { KubeClient } from "../kube/client.ts";
 import { type KubeObject, MUTATING_WEBHOOKS, SECRETS } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
 import { FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL } from "../names.ts";
+import { sleepUnlessAborted } from "../sleep.ts";
 
 /** A CA and the serving certificate it signed. */
 export interface CertificateMaterial {
@@ -214,7 +215,7 @@ export class SelfManagedCertificates {
         }
       }
       leading = lead;
-      await sleep(pollMs, signal);
+      await sleepUnlessAborted(pollMs, signal);
     }
   }
 
@@ -505,18 +506,5 @@ function configurationMatches(existing: KubeObject, desired: KubeObject): boolea
       }
       return JSON.stringify(h[key]) === JSON.stringify(value);
     });
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
   });
 }

@@ -4,7 +4,7 @@
  * metrics, probes and graceful shutdown.
  */
 import assert from "node:assert/strict";
-import { type Bridge, OPERATOR_NAMESPACE, startBridge, until } from "../integration/harness.ts";
+import { OPERATOR_NAMESPACE, startBridge, synced, until } from "../integration/harness.ts";
 import { freePort, runCli, startOperatorProcess } from "./process.ts";
 import { VERSION } from "../../src/version.ts";
 
@@ -23,15 +23,6 @@ Deno.test("version, --help and usage errors", async () => {
   const unknown = await runCli(["frobnicate"]);
   assert.equal(unknown.code, 2);
 });
-
-async function synced(b: Bridge, ns: string) {
-  await until(`${ns} synced`, async () => {
-    const sa = await b.kube.call("GET", `/api/v1/namespaces/${ns}/serviceaccounts/deployer`);
-    return (sa.body?.imagePullSecrets ?? []).some((s: { name: string }) =>
-      s.name === "deployer-quay-openshift"
-    );
-  }, 20_000);
-}
 
 Deno.test("check names each problem, plan shows what would change without changing it", async () => {
   const b = await startBridge({ start: false });

@@ -12,6 +12,7 @@ import { runOperator } from "../../src/cli/run.ts";
 import { type Config, parseConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
 import { startWorld } from "../world/mod.ts";
+import { freePort } from "../cli/process.ts";
 import { instantiateBuildConfig, KubeClient, pullAsServiceAccount } from "../world/openshift/mod.ts";
 import { formatStep, runWalkthrough } from "../walkthrough/mod.ts";
 import {
@@ -30,13 +31,6 @@ export interface DemoOptions {
 }
 
 const OPERATOR_NAMESPACE = "quay-bridge";
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 /** Runs the demo; resolves to the process exit code. */
 export async function runDemo(options: DemoOptions): Promise<number> {

@@ -3,7 +3,14 @@
  * crashes and the namespaces of the good QuayIntegration keep syncing.
  */
 import assert from "node:assert/strict";
-import { type Bridge, CREDENTIALS_SECRET, OPERATOR_NAMESPACE, startBridge, until } from "./harness.ts";
+import {
+  type Bridge,
+  CREDENTIALS_SECRET,
+  OPERATOR_NAMESPACE,
+  startBridge,
+  synced,
+  until,
+} from "./harness.ts";
 
 interface Condition {
   type: string;
@@ -30,15 +37,6 @@ async function expectEvent(b: Bridge, objectName: string, reason: string) {
     const list = await b.kube.ok("GET", "/api/v1/events");
     return list.items.find((e: { involvedObject: { name: string }; reason: string }) =>
       e.involvedObject.name === objectName && e.reason === reason
-    );
-  }, 15_000);
-}
-
-async function synced(b: Bridge, ns: string) {
-  await until(`${ns} synced`, async () => {
-    const sa = await b.kube.call("GET", `/api/v1/namespaces/${ns}/serviceaccounts/builder`);
-    return (sa.body?.imagePullSecrets ?? []).some((s: { name: string }) =>
-      s.name === "builder-quay-openshift"
     );
   }, 15_000);
 }

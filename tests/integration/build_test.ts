@@ -4,7 +4,7 @@
  * nothing; an import refused with 409 is retried with a fresh resourceVersion.
  */
 import assert from "node:assert/strict";
-import { type Bridge, startBridge, until } from "./harness.ts";
+import { type Bridge, startBridge, synced, until } from "./harness.ts";
 import { freePort } from "../cli/process.ts";
 import { conflict } from "../world/kube/mod.ts";
 import { importImages } from "../world/openshift/mod.ts";
@@ -27,12 +27,7 @@ async function bridgeWithWebhook(): Promise<Bridge> {
 
 async function projectWithBuildConfig(b: Bridge, ns: string, name: string): Promise<void> {
   await b.createProject(ns);
-  await until(`${ns} synced`, async () => {
-    const sa = await b.kube.call("GET", `/api/v1/namespaces/${ns}/serviceaccounts/builder`);
-    return (sa.body?.imagePullSecrets ?? []).some((s: { name: string }) =>
-      s.name === "builder-quay-openshift"
-    );
-  }, 15_000);
+  await synced(b, ns);
   await b.kube.ok("POST", `/apis/image.openshift.io/v1/namespaces/${ns}/imagestreams`, {
     metadata: { name },
   });

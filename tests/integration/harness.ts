@@ -255,3 +255,23 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   }
   return bridge;
 }
+
+/**
+ * Waits until the operator has synced `ns`: each of builder, default and deployer lists its robot
+ * Secret among its image pull secrets (the last thing a sync does).
+ */
+export async function synced(
+  b: Bridge,
+  ns: string,
+  options: { clusterId?: string; timeoutMs?: number } = {},
+): Promise<void> {
+  const clusterId = options.clusterId ?? "openshift";
+  await until(`${ns} synced`, async () => {
+    for (const sa of ["builder", "default", "deployer"]) {
+      const got = await b.kube.call("GET", `/api/v1/namespaces/${ns}/serviceaccounts/${sa}`);
+      const names = (got.body?.imagePullSecrets ?? []).map((s: { name: string }) => s.name);
+      if (!names.includes(`${sa}-quay-${clusterId}`)) return false;
+    }
+    return true;
+  }, options.timeoutMs ?? 20_000);
+}

@@ -2,20 +2,9 @@
  * Drift repair, the legacy CR, deletion policies and a restart mid-sync, against the test world.
  */
 import assert from "node:assert/strict";
-import { type Bridge, OPERATOR_NAMESPACE, startBridge, until } from "./harness.ts";
+import { type Bridge, OPERATOR_NAMESPACE, startBridge, synced, until } from "./harness.ts";
 
 const SAS = ["builder", "default", "deployer"];
-
-async function synced(b: Bridge, ns: string, clusterId = "openshift") {
-  await until(`${ns} synced`, async () => {
-    for (const sa of SAS) {
-      const got = await b.kube.call("GET", `/api/v1/namespaces/${ns}/serviceaccounts/${sa}`);
-      const names = (got.body?.imagePullSecrets ?? []).map((s: { name: string }) => s.name);
-      if (!names.includes(`${sa}-quay-${clusterId}`)) return false;
-    }
-    return true;
-  }, 20_000);
-}
 
 async function robots(b: Bridge, org: string): Promise<{ name: string; token: string }[]> {
   return (await b.quay.ok("GET", `/api/v1/organization/${org}/robots?token=true`)).robots;
@@ -98,7 +87,7 @@ Deno.test("the legacy redhatcop.redhat.io/v1alpha1 CR is read, and the legacy fi
       { metadata: { annotations: { "openshift.io/sa.scc.mcs": "s0:c3,c4" } } },
       "application/merge-patch+json",
     );
-    await synced(b, "old-project", "legacy").catch((error) => {
+    await synced(b, "old-project", { clusterId: "legacy" }).catch((error) => {
       throw new Error(`${error.message}\n${b.logs.slice(-30).map((l) => JSON.stringify(l)).join("\n")}`);
     });
     assert.equal(

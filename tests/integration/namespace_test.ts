@@ -2,7 +2,7 @@
  * The seed walkthrough's namespace part and the Quay call budgets, against the test world.
  */
 import assert from "node:assert/strict";
-import { type Bridge, startBridge, until } from "./harness.ts";
+import { type Bridge, startBridge, synced, until } from "./harness.ts";
 
 const ORG = "openshift_e2e-demo";
 const SAS = ["builder", "default", "deployer"] as const;
@@ -16,21 +16,10 @@ async function withBridge(fn: (b: Bridge) => Promise<void>, flags?: string[]): P
   }
 }
 
-async function orgReady(b: Bridge, ns: string): Promise<void> {
-  await until(`${ns} provisioned`, async () => {
-    for (const sa of SAS) {
-      const got = await b.kube.call("GET", `/api/v1/namespaces/${ns}/serviceaccounts/${sa}`);
-      const names = (got.body?.imagePullSecrets ?? []).map((s: { name: string }) => s.name);
-      if (!names.includes(`${sa}-quay-openshift`)) return false;
-    }
-    return true;
-  }, 15_000);
-}
-
 Deno.test("a new project gets its organization, robots, permissions, secrets and SA links; deleting it removes the organization", async () => {
   await withBridge(async (b) => {
     await b.createProject("e2e-demo");
-    await orgReady(b, "e2e-demo");
+    await synced(b, "e2e-demo");
 
     const org = await b.quay.ok("GET", `/api/v1/organization/${ORG}`);
     assert.equal(org.name, ORG);
@@ -98,7 +87,7 @@ Deno.test("each ImageStream gets a private repository; provisioning spends at mo
   await withBridge(async (b) => {
     // Let the integration's own checks (user, credentials) settle before counting.
     await b.createProject("warmup");
-    await orgReady(b, "warmup");
+    await synced(b, "warmup");
     await new Promise((r) => setTimeout(r, 300));
     b.quayWorld.resetCalls();
 
@@ -117,7 +106,7 @@ Deno.test("each ImageStream gets a private repository; provisioning spends at mo
       { metadata: { annotations: { "openshift.io/sa.scc.mcs": "s0:c1,c2" } } },
       "application/merge-patch+json",
     );
-    await orgReady(b, "apps");
+    await synced(b, "apps");
     let polls = 0;
     const repos = await until("three repositories", async () => {
       polls++;
@@ -146,7 +135,7 @@ Deno.test("each ImageStream gets a private repository; provisioning spends at mo
 Deno.test("a periodic resync of a synced namespace lists robots, prototypes and repositories once each", async () => {
   await withBridge(async (b) => {
     await b.createProject("steady");
-    await orgReady(b, "steady");
+    await synced(b, "steady");
     await new Promise((r) => setTimeout(r, 300));
     b.quayWorld.resetCalls();
     // The resync period is 1s: wait for one resync.

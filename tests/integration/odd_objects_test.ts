@@ -4,16 +4,7 @@
  * accounts with broken secret lists. Each gets an Event or is repaired; the next namespace syncs.
  */
 import assert from "node:assert/strict";
-import { type Bridge, startBridge, until } from "./harness.ts";
-
-async function synced(b: Bridge, ns: string) {
-  await until(`${ns} synced`, async () => {
-    const sa = await b.kube.call("GET", `/api/v1/namespaces/${ns}/serviceaccounts/deployer`);
-    return (sa.body?.imagePullSecrets ?? []).some((s: { name: string }) =>
-      s.name === "deployer-quay-openshift"
-    );
-  }, 15_000);
-}
+import { startBridge, synced, until } from "./harness.ts";
 
 Deno.test("odd objects get an Event or a repair, never a crash, and other namespaces keep syncing", async () => {
   const b = await startBridge();

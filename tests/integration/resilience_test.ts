@@ -3,17 +3,15 @@
  * (5xx, 429 with Retry-After) that the client rides out.
  */
 import assert from "node:assert/strict";
-import { type Bridge, CREDENTIALS_SECRET, OPERATOR_NAMESPACE, startBridge, until } from "./harness.ts";
+import {
+  type Bridge,
+  CREDENTIALS_SECRET,
+  OPERATOR_NAMESPACE,
+  startBridge,
+  synced,
+  until,
+} from "./harness.ts";
 import { ALL_SCOPES } from "../world/quay/mod.ts";
-
-async function synced(b: Bridge, ns: string, clusterId = "openshift", timeoutMs = 20_000) {
-  await until(`${ns} synced`, async () => {
-    const sa = await b.kube.call("GET", `/api/v1/namespaces/${ns}/serviceaccounts/deployer`);
-    return (sa.body?.imagePullSecrets ?? []).some((s: { name: string }) =>
-      s.name === `deployer-quay-${clusterId}`
-    );
-  }, timeoutMs);
-}
 
 async function event(b: Bridge, objectName: string, reason: string) {
   return await until(`Event ${reason} on ${objectName}`, async () => {
@@ -52,7 +50,7 @@ Deno.test("a changed clusterID is reported and the old organizations are kept", 
     await synced(b, "moving");
     await b.applyIntegration("quay", b.integrationSpec({ clusterID: "cluster2" }));
     await event(b, "quay", "OrganizationPrefixChanged");
-    await synced(b, "moving", "cluster2");
+    await synced(b, "moving", { clusterId: "cluster2" });
     assert.equal((await b.quay.call("GET", "/api/v1/organization/openshift_moving")).status, 200);
     assert.equal((await b.quay.call("GET", "/api/v1/organization/cluster2_moving")).status, 200);
   } finally {
@@ -96,7 +94,7 @@ Deno.test("a flaky Quay (500s and 429 with Retry-After) delays but does not brea
     b.quayWorld.faults.throttleNext(3, { retryAfterSeconds: 1 });
     const names = ["flaky-1", "flaky-2", "flaky-3", "flaky-4"];
     for (const ns of names) await b.createProject(ns);
-    for (const ns of names) await synced(b, ns, "openshift", 60_000);
+    for (const ns of names) await synced(b, ns, { timeoutMs: 60_000 });
     const injected = b.quayWorld.faults.injected();
     assert.ok((injected.error ?? 0) > 0, JSON.stringify(injected));
     assert.equal(injected.throttle, 3);
