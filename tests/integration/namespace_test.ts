@@ -146,3 +146,21 @@ Deno.test("a periodic resync of a synced namespace lists robots, prototypes and 
     assert.ok(total <= 3, `resync spent ${total}: ${JSON.stringify(calls)}`);
   }, ["--resync", "1s"]);
 });
+
+Deno.test("an OpenShift project is provisioned only once OpenShift has annotated it (openshift.io/sa.scc.mcs)", async () => {
+  await withBridge(async (b) => {
+    await b.kube.ok("POST", "/api/v1/namespaces", { metadata: { name: "young" } });
+    for (const sa of SAS) {
+      await b.kube.ok("POST", "/api/v1/namespaces/young/serviceaccounts", { metadata: { name: sa } });
+    }
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal((await b.quay.call("GET", "/api/v1/organization/openshift_young")).status, 404);
+    await b.kube.ok(
+      "PATCH",
+      "/api/v1/namespaces/young",
+      { metadata: { annotations: { "openshift.io/sa.scc.mcs": "s0:c5,c6" } } },
+      "application/merge-patch+json",
+    );
+    await synced(b, "young");
+  });
+});
