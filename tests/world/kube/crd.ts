@@ -581,6 +581,7 @@ export function crdResources(crd: KubeObject): ResourceDef[] {
       verbs: ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"],
       subresources,
       storageKey: `${group}/${plural}`,
+      fromCrd: true,
       storageVersion: `${group}/${storage?.name ?? version.name}`,
       statusSubresource: hasStatus,
       generation: true,

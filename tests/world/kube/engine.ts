@@ -443,7 +443,15 @@ export class Engine {
   async #resource(request: Request, url: URL, info: RequestInfo, user: UserInfo): Promise<Response> {
     if (info.extraParts) throw pathNotFound();
     const def = this.registry.find(info.group, info.version, info.resource);
-    if (!def) throw pathNotFound();
+    if (!def) {
+      // kube-apiserver answers a Status for the core group and built-in groups, but a plain-text
+      // "404 page not found" for group/versions it does not serve and for custom resource groups,
+      // whose handler falls through to the mux's NotFound (pinned in tests/cluster/parity_test.ts).
+      const served = this.registry.hasGroupVersion(info.group, info.version);
+      const crdGroup = this.registry.all().some((d) => d.group === info.group && d.fromCrd);
+      if (info.group !== "" && (!served || crdGroup)) return notFoundText();
+      throw pathNotFound();
+    }
     if (!def.namespaced && info.namespace && !(def.plural === "namespaces" && def.group === "")) {
       throw pathNotFound();
     }

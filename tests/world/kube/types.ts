@@ -99,6 +99,8 @@ export interface ResourceDef {
   subresources: Record<string, { kind: string; verbs: string[] }>;
   /** Storage shared by every version of the resource: `<group>/<plural>`. */
   storageKey: string;
+  /** Served from a CustomResourceDefinition (its group's unknown paths answer a plain-text 404). */
+  fromCrd?: boolean;
   /** The apiVersion objects are stored in. */
   storageVersion: string;
   /** `status` is a subresource: the main endpoint ignores status, `/status` ignores the rest. */

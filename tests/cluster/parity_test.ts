@@ -1,0 +1,316 @@
+/**
+ * @module
+ * The referee: the same requests against the real kube-apiserver and the test world must get the
+ * same answers (status code, Status reason and the shape of the body). A difference is a test-world
+ * bug (issue 6); each probe here pins one behaviour the operator or kubectl relies on.
+ */
+import assert from "node:assert/strict";
+import { startKubeWorld } from "../world/kube/mod.ts";
+import { installCrds, jsonClient } from "../walkthrough/setup.ts";
+import type { Api } from "../walkthrough/mod.ts";
+import { startRealCluster } from "./mod.ts";
+
+const MERGE = "application/merge-patch+json";
+const JSON_PATCH = "application/json-patch+json";
+const STRATEGIC = "application/strategic-merge-patch+json";
+const APPLY = "application/apply-patch+yaml";
+
+interface Probe {
+  name: string;
+  run(api: Api): Promise<unknown>;
+}
+
+/** What is compared: the status and the Status object's identifying fields. */
+function outcome(reply: { status: number; body: unknown }): Record<string, unknown> {
+  const body = reply.body as Record<string, unknown> | undefined;
+  if (body?.kind === "Status") {
+    const details = body.details as Record<string, unknown> | undefined;
+    return {
+      status: reply.status,
+      kind: "Status",
+      reason: body.reason,
+      code: body.code,
+      detailsKind: details?.kind,
+      detailsName: details?.name,
+    };
+  }
+  return { status: reply.status, kind: body?.kind };
+}
+
+const NS = "parity";
+const CM = `/api/v1/namespaces/${NS}/configmaps`;
+const QI = "/apis/quay.redhat.com/v1/quayintegrations";
+
+const probes: Probe[] = [
+  { name: "GET a missing ConfigMap", run: async (api) => outcome(await api.call("GET", `${CM}/missing`)) },
+  {
+    name: "create, then create again",
+    run: async (api) => {
+      const first = outcome(await api.call("POST", CM, { metadata: { name: "twice" }, data: { a: "1" } }));
+      const second = outcome(await api.call("POST", CM, { metadata: { name: "twice" }, data: { a: "1" } }));
+      return [first, second];
+    },
+  },
+  {
+    name: "update with a stale resourceVersion",
+    run: async (api) => {
+      const created = await api.ok("POST", CM, { metadata: { name: "stale" }, data: { a: "1" } });
+      await api.ok("PUT", `${CM}/stale`, { ...created, data: { a: "2" } });
+      return outcome(await api.call("PUT", `${CM}/stale`, { ...created, data: { a: "3" } }));
+    },
+  },
+  {
+    name: "merge patch with a stale resourceVersion",
+    run: async (api) => {
+      const created = await api.ok("POST", CM, { metadata: { name: "stale-patch" }, data: { a: "1" } });
+      await api.ok("PATCH", `${CM}/stale-patch`, { data: { a: "2" } }, MERGE);
+      return outcome(
+        await api.call(
+          "PATCH",
+          `${CM}/stale-patch`,
+          { metadata: { resourceVersion: created.metadata.resourceVersion }, data: { a: "3" } },
+          MERGE,
+        ),
+      );
+    },
+  },
+  {
+    name: "an invalid name",
+    run: async (api) => outcome(await api.call("POST", CM, { metadata: { name: "Not_Valid" } })),
+  },
+  {
+    name: "merge patch of a missing object",
+    run: async (api) => outcome(await api.call("PATCH", `${CM}/absent`, { data: { a: "1" } }, MERGE)),
+  },
+  {
+    name: "a JSON patch whose test fails",
+    run: async (api) => {
+      await api.ok("POST", CM, { metadata: { name: "tested" }, data: { a: "1" } });
+      return outcome(
+        await api.call("PATCH", `${CM}/tested`, [{ op: "test", path: "/data/a", value: "2" }], JSON_PATCH),
+      );
+    },
+  },
+  {
+    name: "a JSON patch that removes a missing member",
+    run: async (api) => {
+      await api.ok("POST", CM, { metadata: { name: "removed" }, data: { a: "1" } });
+      return outcome(
+        await api.call("PATCH", `${CM}/removed`, [{ op: "remove", path: "/data/zz" }], JSON_PATCH),
+      );
+    },
+  },
+  {
+    name: "server-side apply without a fieldManager",
+    run: async (api) =>
+      outcome(
+        await api.call("PATCH", `${CM}/applied`, {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name: "applied" },
+        }, APPLY),
+      ),
+  },
+  {
+    name: "an invalid label selector",
+    run: async (api) => outcome(await api.call("GET", `${CM}?labelSelector=${encodeURIComponent("a in (")}`)),
+  },
+  {
+    name: "paging with limit and continue",
+    run: async (api) => {
+      for (const name of ["page-a", "page-b", "page-c"]) {
+        await api.ok("POST", CM, { metadata: { name, labels: { paged: "yes" } } });
+      }
+      const first = await api.ok("GET", `${CM}?labelSelector=paged%3Dyes&limit=2`);
+      const second = await api.ok(
+        "GET",
+        `${CM}?labelSelector=paged%3Dyes&limit=2&continue=${encodeURIComponent(first.metadata.continue)}`,
+      );
+      return {
+        first: first.items.length,
+        hasContinue: typeof first.metadata.continue === "string" && first.metadata.continue !== "",
+        second: second.items.length,
+        secondContinue: second.metadata.continue ?? "",
+        remaining: first.metadata.remainingItemCount,
+      };
+    },
+  },
+  {
+    name: "strategic merge patch of a custom resource",
+    run: async (api) => {
+      await api.ok("POST", QI, {
+        apiVersion: "quay.redhat.com/v1",
+        kind: "QuayIntegration",
+        metadata: { name: "smp" },
+        spec: {
+          credentialsSecret: { namespace: NS, name: "quay-integration" },
+          quayHostname: "https://quay.example.com",
+        },
+      });
+      return outcome(await api.call("PATCH", `${QI}/smp`, { spec: { clusterID: "x" } }, STRATEGIC));
+    },
+  },
+  {
+    name: "a custom resource violating its schema",
+    run: async (api) =>
+      outcome(
+        await api.call("POST", QI, {
+          apiVersion: "quay.redhat.com/v1",
+          kind: "QuayIntegration",
+          metadata: { name: "bad-enum" },
+          spec: {
+            credentialsSecret: { namespace: NS, name: "quay-integration" },
+            quayHostname: "https://quay.example.com",
+            organizationDeletionPolicy: "Sometimes",
+          },
+        }),
+      ),
+  },
+  {
+    name: "defaults applied to a custom resource",
+    run: async (api) => {
+      const created = await api.ok("POST", QI, {
+        apiVersion: "quay.redhat.com/v1",
+        kind: "QuayIntegration",
+        metadata: { name: "defaults" },
+        spec: {
+          credentialsSecret: { namespace: NS, name: "quay-integration" },
+          quayHostname: "https://quay.example.com",
+        },
+      });
+      return { spec: created.spec, generation: created.metadata.generation };
+    },
+  },
+  {
+    name: "a namespace with a finalizer terminates and waits",
+    run: async (api) => {
+      await api.ok("POST", "/api/v1/namespaces", {
+        metadata: { name: "parity-final", finalizers: ["quay.redhat.com/quayintegrations"] },
+      });
+      const deleted = outcome(await api.call("DELETE", "/api/v1/namespaces/parity-final"));
+      const got = await api.ok("GET", "/api/v1/namespaces/parity-final");
+      const createInTerminating = outcome(
+        await api.call("POST", "/api/v1/namespaces/parity-final/configmaps", { metadata: { name: "late" } }),
+      );
+      const result = {
+        createInTerminating,
+        deleted,
+        phase: got.status?.phase,
+        deleting: typeof got.metadata.deletionTimestamp === "string",
+        finalizers: got.metadata.finalizers,
+      };
+      // Adding a new finalizer to a terminating namespace is refused by neither; removing ours lets it go.
+      await api.ok(
+        "PATCH",
+        "/api/v1/namespaces/parity-final",
+        [
+          { op: "test", path: "/metadata/finalizers/0", value: "quay.redhat.com/quayintegrations" },
+          { op: "remove", path: "/metadata/finalizers/0" },
+        ],
+        JSON_PATCH,
+      );
+      const deadline = Date.now() + 30_000;
+      while ((await api.call("GET", "/api/v1/namespaces/parity-final")).status !== 404) {
+        if (Date.now() > deadline) throw new Error("namespace parity-final did not go");
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return result;
+    },
+  },
+  {
+    name: "a create in a namespace that does not exist",
+    run: async (api) =>
+      outcome(await api.call("POST", "/api/v1/namespaces/nowhere/configmaps", { metadata: { name: "x" } })),
+  },
+  {
+    name: "a dry-run create stores nothing",
+    run: async (api) => {
+      const created = outcome(await api.call("POST", `${CM}?dryRun=All`, { metadata: { name: "dry" } }));
+      return [created, outcome(await api.call("GET", `${CM}/dry`))];
+    },
+  },
+  {
+    name: "a delete whose uid precondition fails",
+    run: async (api) => {
+      await api.ok("POST", CM, { metadata: { name: "precondition" } });
+      return outcome(
+        await api.call("DELETE", `${CM}/precondition`, {
+          kind: "DeleteOptions",
+          apiVersion: "v1",
+          preconditions: { uid: "00000000-0000-0000-0000-000000000000" },
+        }),
+      );
+    },
+  },
+  {
+    name: "server-side apply by two managers of one field",
+    run: async (api) => {
+      const body = (value: string) => ({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "contested" },
+        data: { key: value },
+      });
+      const first = outcome(await api.call("PATCH", `${CM}/contested?fieldManager=one`, body("1"), APPLY));
+      const second = outcome(await api.call("PATCH", `${CM}/contested?fieldManager=two`, body("2"), APPLY));
+      const forced = outcome(
+        await api.call("PATCH", `${CM}/contested?fieldManager=two&force=true`, body("2"), APPLY),
+      );
+      return [first, second, forced];
+    },
+  },
+  {
+    name: "a field selector on metadata.name",
+    run: async (api) => {
+      await api.ok("POST", CM, { metadata: { name: "selected" } });
+      const list = await api.ok("GET", `${CM}?fieldSelector=metadata.name%3Dselected`);
+      const bad = outcome(await api.call("GET", `${CM}?fieldSelector=spec.nothing%3Dx`));
+      return [list.items.map((i: { metadata: { name: string } }) => i.metadata.name), bad];
+    },
+  },
+  {
+    name: "unknown resources and group versions",
+    run: async (api) => {
+      const paths = [
+        "/api/v1/nothings",
+        `/api/v1/namespaces/${NS}/nothings`,
+        `${CM}/x/badsub`,
+        "/apis/quay.redhat.com/v1/nothings",
+        "/apis/quay.redhat.com/v2/quayintegrations",
+        "/apis/nogroup/v1/things",
+      ];
+      return await Promise.all(paths.map(async (path) => [path, outcome(await api.call("GET", path))]));
+    },
+  },
+];
+
+Deno.test("the test world answers like the real kube-apiserver", async (t) => {
+  const cluster = await startRealCluster();
+  const world = await startKubeWorld();
+  const real = jsonClient(cluster.url, cluster.adminToken, cluster.caPem);
+  const imitation = jsonClient(world.url, world.adminToken, world.caPem);
+  try {
+    for (const api of [real, imitation]) {
+      await installCrds(api);
+      await api.ok("POST", "/api/v1/namespaces", { metadata: { name: NS } });
+    }
+    const differences: string[] = [];
+    for (const probe of probes) {
+      await t.step(probe.name, async () => {
+        const expected = await probe.run(real);
+        const actual = await probe.run(imitation);
+        try {
+          assert.deepEqual(actual, expected);
+        } catch {
+          differences.push(`${probe.name}: real ${JSON.stringify(expected)} world ${JSON.stringify(actual)}`);
+          throw new Error(`world differs: ${differences.at(-1)}`);
+        }
+      });
+    }
+  } finally {
+    real.close();
+    imitation.close();
+    await world.close();
+    await cluster.close();
+  }
+});
