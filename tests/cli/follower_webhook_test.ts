@@ -56,14 +56,14 @@ Deno.test("the follower serves admissions with the leader's certificate while on
     });
     const ca = atob(secret.data["ca.crt"]);
     // The configuration points at the leader, which wrote it.
-    const mwc = await b.kube.ok(
-      "GET",
-      "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/quay-bridge",
-    );
-    assert.equal(
-      mwc.webhooks[0].clientConfig.url,
-      `https://127.0.0.1:${ports[1 - follower]}/admissionwebhook`,
-    );
+    const leaderUrl = `https://127.0.0.1:${ports[1 - follower]}/admissionwebhook`;
+    await until("the leader to register the webhook at its address", async () => {
+      const r = await b.kube.call(
+        "GET",
+        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/quay-bridge",
+      );
+      return r.status === 200 && r.body.webhooks?.[0]?.clientConfig?.url === leaderUrl;
+    }, 20_000);
 
     const http = Deno.createHttpClient({ caCerts: [ca] });
     try {
