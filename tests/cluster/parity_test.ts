@@ -15,9 +15,34 @@ const JSON_PATCH = "application/json-patch+json";
 const STRATEGIC = "application/strategic-merge-patch+json";
 const APPLY = "application/apply-patch+yaml";
 
+/** Opens a watch and returns its events (type and object name) until the server ends the stream. */
+type Watch = (path: string) => Promise<{ type: string; name: string; initialEnd?: string }[]>;
+
 interface Probe {
   name: string;
-  run(api: Api): Promise<unknown>;
+  run(api: Api, watch: Watch): Promise<unknown>;
+}
+
+function watcher(base: string, token: string, caPem: string): Watch & { close(): void } {
+  const http = Deno.createHttpClient({ caCerts: [caPem] });
+  const watch = async (path: string) => {
+    const response = await fetch(base + path, {
+      headers: { authorization: `Bearer ${token}` },
+      client: http,
+    });
+    const text = await response.text();
+    return text.split("\n").filter((l) => l.trim()).map((line) => {
+      const event = JSON.parse(line);
+      const annotations = event.object?.metadata?.annotations ?? {};
+      const initialEnd = annotations["k8s.io/initial-events-end"];
+      return {
+        type: event.type,
+        name: event.object?.metadata?.name ?? "",
+        ...(initialEnd ? { initialEnd } : {}),
+      };
+    });
+  };
+  return Object.assign(watch, { close: () => http.close() });
 }
 
 /** What is compared: the status and the Status object's identifying fields. */
@@ -269,6 +294,36 @@ const probes: Probe[] = [
     },
   },
   {
+    name: "a watch from a list's resourceVersion sees later changes and ends at timeoutSeconds",
+    run: async (api, watch) => {
+      await api.ok("POST", CM, { metadata: { name: "watched", labels: { watch: "one" } } });
+      const list = await api.ok("GET", `${CM}?labelSelector=watch%3Done`);
+      const rv = list.metadata.resourceVersion;
+      const events = watch(
+        `${CM}?watch=true&labelSelector=watch%3Done&resourceVersion=${rv}&timeoutSeconds=2`,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      await api.ok("PATCH", `${CM}/watched`, { data: { a: "1" } }, MERGE);
+      await api.ok("DELETE", `${CM}/watched`);
+      return (await events).filter((e) => e.type !== "BOOKMARK");
+    },
+  },
+  {
+    name: "a watch-list sends the initial objects, then a bookmark marking their end",
+    run: async (api, watch) => {
+      for (const name of ["initial-a", "initial-b"]) {
+        await api.ok("POST", CM, { metadata: { name, labels: { watch: "initial" } } });
+      }
+      const events = await watch(
+        `${CM}?watch=true&labelSelector=watch%3Dinitial&sendInitialEvents=true&resourceVersionMatch=NotOlderThan` +
+          `&allowWatchBookmarks=true&timeoutSeconds=1`,
+      );
+      const initial = events.filter((e) => e.type === "ADDED").map((e) => e.name).sort();
+      const end = events.find((e) => e.type === "BOOKMARK" && e.initialEnd);
+      return { initial, endMarked: end?.initialEnd };
+    },
+  },
+  {
     name: "unknown resources and group versions",
     run: async (api) => {
       const paths = [
@@ -289,6 +344,8 @@ Deno.test("the test world answers like the real kube-apiserver", async (t) => {
   const world = await startKubeWorld();
   const real = jsonClient(cluster.url, cluster.adminToken, cluster.caPem);
   const imitation = jsonClient(world.url, world.adminToken, world.caPem);
+  const realWatch = watcher(cluster.url, cluster.adminToken, cluster.caPem);
+  const imitationWatch = watcher(world.url, world.adminToken, world.caPem);
   try {
     for (const api of [real, imitation]) {
       await installCrds(api);
@@ -297,8 +354,8 @@ Deno.test("the test world answers like the real kube-apiserver", async (t) => {
     const differences: string[] = [];
     for (const probe of probes) {
       await t.step(probe.name, async () => {
-        const expected = await probe.run(real);
-        const actual = await probe.run(imitation);
+        const expected = await probe.run(real, realWatch);
+        const actual = await probe.run(imitation, imitationWatch);
         try {
           assert.deepEqual(actual, expected);
         } catch {
@@ -310,6 +367,8 @@ Deno.test("the test world answers like the real kube-apiserver", async (t) => {
   } finally {
     real.close();
     imitation.close();
+    realWatch.close();
+    imitationWatch.close();
     await world.close();
     await cluster.close();
   }
