@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { OPERATOR_NAMESPACE, startBridge, synced, until } from "../integration/harness.ts";
-import { freePort, runCli, startOperatorProcess } from "./process.ts";
+import { freePort, replicaFlags, runCli, startOperatorProcess } from "./process.ts";
 import { VERSION } from "../../src/version.ts";
 
 Deno.test("version, --help and usage errors", async () => {
@@ -64,18 +64,7 @@ Deno.test("two replicas: one leads, the other takes over within the lease when t
   const ports = [freePort(), freePort()];
   const start = (i: number) =>
     startOperatorProcess([
-      "--kubeconfig",
-      b.kubeconfig,
-      "--namespace",
-      OPERATOR_NAMESPACE,
-      "--pod-name",
-      `replica-${i}`,
-      "--lease-duration",
-      "3s",
-      "--renew-deadline",
-      "2s",
-      "--retry-period",
-      "250ms",
+      ...replicaFlags(b.kubeconfig, OPERATOR_NAMESPACE, i),
       "--webhook-mode",
       "off",
       "--ops-host",

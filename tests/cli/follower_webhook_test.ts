@@ -6,25 +6,14 @@
 import assert from "node:assert/strict";
 import { OPERATOR_NAMESPACE, startBridge, synced, until } from "../integration/harness.ts";
 import { buildReview, decodeReview } from "../webhook/fixtures.ts";
-import { freePort, startOperatorProcess } from "./process.ts";
+import { freePort, replicaFlags, startOperatorProcess } from "./process.ts";
 
 Deno.test("the follower serves admissions with the leader's certificate while only the leader writes", async () => {
   const b = await startBridge({ start: false });
   const ports = [freePort(), freePort()];
   const start = (i: number) =>
     startOperatorProcess([
-      "--kubeconfig",
-      b.kubeconfig,
-      "--namespace",
-      OPERATOR_NAMESPACE,
-      "--pod-name",
-      `replica-${i}`,
-      "--lease-duration",
-      "3s",
-      "--renew-deadline",
-      "2s",
-      "--retry-period",
-      "250ms",
+      ...replicaFlags(b.kubeconfig, OPERATOR_NAMESPACE, i),
       "--webhook-mode",
       "self-managed",
       "--webhook-host",

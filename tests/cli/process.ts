@@ -86,3 +86,24 @@ export function freePort(): number {
   listener.close();
   return port;
 }
+
+/**
+ * Flags of one replica in the two-replica tests: its identity `replica-<i>` and a short Lease
+ * (3 s), so a handover happens within the test's patience.
+ */
+export function replicaFlags(kubeconfig: string, namespace: string, index: number): string[] {
+  return [
+    "--kubeconfig",
+    kubeconfig,
+    "--namespace",
+    namespace,
+    "--pod-name",
+    `replica-${index}`,
+    "--lease-duration",
+    "3s",
+    "--renew-deadline",
+    "2s",
+    "--retry-period",
+    "250ms",
+  ];
+}

@@ -11,12 +11,8 @@ import assert from "node:assert/strict";
 import { freePort, startOperatorProcess } from "../cli/process.ts";
 import { formatStep, runWalkthrough, type StepResult } from "../walkthrough/mod.ts";
 import { installIntegration, jsonClient } from "../walkthrough/setup.ts";
-import {
-  instantiateBuildConfig,
-  KubeClient,
-  pullAsServiceAccount,
-  startOpenShiftBehaviours,
-} from "../world/openshift/mod.ts";
+import { openShiftActions } from "../walkthrough/openshift_actions.ts";
+import { startOpenShiftBehaviours } from "../world/openshift/mod.ts";
 import { startQuayWorld } from "../world/quay/mod.ts";
 import { applyDeployVariant, startRealCluster } from "./mod.ts";
 
@@ -47,7 +43,12 @@ Deno.test("the seed walkthrough passes on a real kube-apiserver with deploy/ and
     registryCaPem: quay.caPem,
     mode: "apiserver",
   });
-  const client = new KubeClient({ url: cluster.url, token: cluster.adminToken, caPem: cluster.caPem });
+  const actions = openShiftActions({
+    kubeUrl: cluster.url,
+    kubeToken: cluster.adminToken,
+    kubeCaPem: cluster.caPem,
+    quayCaPem: quay.caPem,
+  });
   const kubeconfig = `${cluster.dir}/operator.kubeconfig`;
   const webhookPort = freePort();
   let operator: ReturnType<typeof startOperatorProcess> | undefined;
@@ -107,17 +108,7 @@ Deno.test("the seed walkthrough passes on a real kube-apiserver with deploy/ and
       kube,
       quay: quayApi,
       registryHost: quay.registryHost,
-      startBuild: async (ns, bc) => (await instantiateBuildConfig(client, ns, bc)).metadata?.name ?? "",
-      pull: async (ns, sa, image) => {
-        const result = await pullAsServiceAccount({
-          kube: { url: cluster.url, token: cluster.adminToken, caPem: cluster.caPem },
-          ns,
-          sa,
-          image,
-          caPem: quay.caPem,
-        });
-        return { ok: result.ok, message: result.message };
-      },
+      ...actions,
     }, (step) => {
       steps.push(step);
       print(formatStep(step).trimEnd());
@@ -146,7 +137,7 @@ Deno.test("the seed walkthrough passes on a real kube-apiserver with deploy/ and
       await operator.status;
     }
     await openshift.stop();
-    client.close();
+    actions.close();
     kube.close();
     quayApi.close();
     await quay.close();

@@ -13,8 +13,8 @@ import { type Config, parseConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
 import { startWorld } from "../world/mod.ts";
 import { freePort } from "../cli/process.ts";
-import { instantiateBuildConfig, KubeClient, pullAsServiceAccount } from "../world/openshift/mod.ts";
 import { formatStep, runWalkthrough } from "../walkthrough/mod.ts";
+import { openShiftActions } from "../walkthrough/openshift_actions.ts";
 import {
   installCrds,
   installIntegration,
@@ -100,24 +100,17 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     ]);
     write(`  operator running, webhook on https://127.0.0.1:${config.webhookPort}${config.webhookPath}\n\n`);
 
-    const client = new KubeClient({ url: world.kubeUrl, token: world.adminToken, caPem: world.kubeCaPem });
-    const passed = await runWalkthrough({
-      kube,
-      quay,
-      registryHost: world.registryHost,
-      startBuild: async (ns, bc) => (await instantiateBuildConfig(client, ns, bc)).metadata?.name ?? "",
-      pull: async (ns, sa, image) => {
-        const result = await pullAsServiceAccount({
-          kube: { url: world.kubeUrl, token: world.adminToken, caPem: world.kubeCaPem },
-          ns,
-          sa,
-          image,
-          caPem: world.quayCaPem,
-        });
-        return { ok: result.ok, message: result.message };
-      },
-    }, (step) => write(formatStep(step)));
-    client.close();
+    const actions = openShiftActions({
+      kubeUrl: world.kubeUrl,
+      kubeToken: world.adminToken,
+      kubeCaPem: world.kubeCaPem,
+      quayCaPem: world.quayCaPem,
+    });
+    const passed = await runWalkthrough(
+      { kube, quay, registryHost: world.registryHost, ...actions },
+      (step) => write(formatStep(step)),
+    );
+    actions.close();
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     write(passed ? `\nAll steps held (${seconds} s).\n` : `\nThe walkthrough failed (${seconds} s).\n`);
     if (options.config.demoKeep && passed) {
