@@ -42,7 +42,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
     onCall: ({ verb, resource, status }) =>
       metrics.kubeRequests.inc({ verb, resource, code: String(status) }),
   });
-  const operator: Operator = new Operator({
+  const operator = new Operator({
     kube,
     logger,
     settings: {

@@ -47,19 +47,6 @@ export interface StartWebhookOptions {
   };
 }
 
-const SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
-
-/** True when the operator runs in a pod with the in-cluster configuration. */
-function inCluster(config: Config): boolean {
-  if (config.kubeconfig !== undefined) return false;
-  try {
-    Deno.statSync(SERVICE_ACCOUNT_NAMESPACE_FILE);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function loopbackUrl(host: string, port: number, path: string): string {
   const h = host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "[::1]" : host;
   return `https://${h}:${port}${path}`;
@@ -91,7 +78,8 @@ export async function startWebhook(options: StartWebhookOptions): Promise<Webhoo
 
   // self-managed
   const tuning = options.selfManaged ?? {};
-  const outside = tuning.outsideCluster ?? (config.webhookUrl !== undefined || !inCluster(config));
+  const outside = tuning.outsideCluster ??
+    (config.webhookUrl !== undefined || options.kube.connection.inCluster !== true);
   const certificates = new SelfManagedCertificates({
     kube: options.kube,
     logger,

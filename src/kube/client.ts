@@ -62,6 +62,8 @@ export interface KubeConnection {
   authorization: () => Promise<string | undefined>;
   /** Namespace of the in-cluster service account or kubeconfig context. */
   namespace?: string | undefined;
+  /** Loaded from the pod's service-account files (not from a kubeconfig). */
+  inCluster?: boolean;
 }
 
 /**
@@ -78,8 +80,9 @@ export async function loadKubeConnection(
 ): Promise<KubeConnection> {
   const kc = new KubeConfig();
   const root = options.inClusterRoot ?? "";
+  const inCluster = !options.kubeconfig && inClusterTokenExists(root);
   if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-  else if (inClusterTokenExists(root)) kc.loadFromCluster(root);
+  else if (inCluster) kc.loadFromCluster(root);
   else kc.loadFromDefault();
   if (options.context) kc.setCurrentContext(options.context);
   const cluster = kc.getCurrentCluster();
@@ -111,6 +114,7 @@ export async function loadKubeConnection(
     clientKeyPem: text(tls.key),
     authorization,
     namespace: kc.getContextObject(kc.getCurrentContext())?.namespace,
+    inCluster,
   };
 }
 

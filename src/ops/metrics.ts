@@ -135,7 +135,6 @@ export class Metrics {
   readonly quayReachable: Gauge;
   readonly managedNamespaces: Gauge;
   readonly #started = Date.now() / 1000;
-  readonly #extra: Metric[] = [];
 
   /**
    * `collectors` compute gauges at scrape time from the operator's state, so they can never go
@@ -154,11 +153,6 @@ export class Metrics {
     );
   }
 
-  /** Adds a metric computed elsewhere. */
-  register(metric: Metric): void {
-    this.#extra.push(metric);
-  }
-
   /** The text exposition. */
   render(): string {
     const metrics: Metric[] = [
@@ -174,7 +168,6 @@ export class Metrics {
       this.isLeader,
       this.quayReachable,
       this.managedNamespaces,
-      ...this.#extra,
     ];
     const mem = Deno.memoryUsage();
     const process = [

@@ -20,7 +20,7 @@ Deno.test("the in-cluster configuration loads with the run task's permissions", 
       script,
       `import "${quiet}";\nimport { loadKubeConnection } from "${client}";\n` +
         `const c = await loadKubeConnection({ inClusterRoot: ${JSON.stringify(root)} });\n` +
-        `Deno.stdout.writeSync(new TextEncoder().encode(c.server + " " + await c.authorization()));\n`,
+        `Deno.stdout.writeSync(new TextEncoder().encode(\`\${c.server} \${await c.authorization()} \${c.inCluster}\`));\n`,
     );
     const output = await new Deno.Command(Deno.execPath(), {
       args: [
@@ -40,7 +40,7 @@ Deno.test("the in-cluster configuration loads with the run task's permissions", 
     }).output();
     const stdout = new TextDecoder().decode(output.stdout);
     assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-    assert.equal(stdout, "https://10.96.0.1:443 Bearer in-cluster-token");
+    assert.equal(stdout, "https://10.96.0.1:443 Bearer in-cluster-token true");
   } finally {
     await Deno.remove(root, { recursive: true });
   }
