@@ -31,14 +31,7 @@ export async function applyDeploy(cluster: RealCluster): Promise<void> {
     ]);
     if (result.code !== 0) throw new DeployError(`kubectl apply -f deploy/${part} failed:\n${result.stderr}`);
   }
-  const wait = await cluster.kubectl([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=30s",
-    "-f",
-    DEPLOY + "crds",
-  ]);
-  if (wait.code !== 0) throw new DeployError(`the deploy/ CRDs did not become Established:\n${wait.stderr}`);
+  await crdsEstablished(cluster);
 }
 
 /**
@@ -56,6 +49,10 @@ export async function applyDeployVariant(cluster: RealCluster, variant: string):
     DEPLOY + variant,
   ]);
   if (apply.code !== 0) throw new DeployError(`kubectl apply -k deploy/${variant} failed:\n${apply.stderr}`);
+  await crdsEstablished(cluster);
+}
+
+async function crdsEstablished(cluster: RealCluster): Promise<void> {
   const wait = await cluster.kubectl([
     "wait",
     "--for=condition=Established",

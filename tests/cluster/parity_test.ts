@@ -63,6 +63,20 @@ function outcome(reply: { status: number; body: unknown }): Record<string, unkno
 }
 
 const NS = "parity";
+
+/** A minimal valid QuayIntegration, with `spec` merged in. */
+function quayIntegration(name: string, spec: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    apiVersion: "quay.redhat.com/v1",
+    kind: "QuayIntegration",
+    metadata: { name },
+    spec: {
+      credentialsSecret: { namespace: NS, name: "quay-integration" },
+      quayHostname: "https://quay.example.com",
+      ...spec,
+    },
+  };
+}
 const CM = `/api/v1/namespaces/${NS}/configmaps`;
 const QI = "/apis/quay.redhat.com/v1/quayintegrations";
 
@@ -163,15 +177,7 @@ const probes: Probe[] = [
   {
     name: "strategic merge patch of a custom resource",
     run: async (api) => {
-      await api.ok("POST", QI, {
-        apiVersion: "quay.redhat.com/v1",
-        kind: "QuayIntegration",
-        metadata: { name: "smp" },
-        spec: {
-          credentialsSecret: { namespace: NS, name: "quay-integration" },
-          quayHostname: "https://quay.example.com",
-        },
-      });
+      await api.ok("POST", QI, quayIntegration("smp"));
       return outcome(await api.call("PATCH", `${QI}/smp`, { spec: { clusterID: "x" } }, STRATEGIC));
     },
   },
@@ -179,30 +185,13 @@ const probes: Probe[] = [
     name: "a custom resource violating its schema",
     run: async (api) =>
       outcome(
-        await api.call("POST", QI, {
-          apiVersion: "quay.redhat.com/v1",
-          kind: "QuayIntegration",
-          metadata: { name: "bad-enum" },
-          spec: {
-            credentialsSecret: { namespace: NS, name: "quay-integration" },
-            quayHostname: "https://quay.example.com",
-            organizationDeletionPolicy: "Sometimes",
-          },
-        }),
+        await api.call("POST", QI, quayIntegration("bad-enum", { organizationDeletionPolicy: "Sometimes" })),
       ),
   },
   {
     name: "defaults applied to a custom resource",
     run: async (api) => {
-      const created = await api.ok("POST", QI, {
-        apiVersion: "quay.redhat.com/v1",
-        kind: "QuayIntegration",
-        metadata: { name: "defaults" },
-        spec: {
-          credentialsSecret: { namespace: NS, name: "quay-integration" },
-          quayHostname: "https://quay.example.com",
-        },
-      });
+      const created = await api.ok("POST", QI, quayIntegration("defaults"));
       return { spec: created.spec, generation: created.metadata.generation };
     },
   },
