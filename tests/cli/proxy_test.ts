@@ -14,6 +14,9 @@ import { installCrds, installIntegration, installRbac, jsonClient } from "../wal
 import { OPERATOR_SERVICE_ACCOUNT } from "../walkthrough/setup.ts";
 import { freePort, type OperatorProcess, runCli, startOperatorProcess } from "./process.ts";
 import { startTinyproxy, type Tinyproxy } from "./tinyproxy.ts";
+import { startQuayWorld } from "../world/quay/mod.ts";
+import { ProxyResolver } from "../../src/http/proxy.ts";
+import { createFetchTransport, createInsecureTransport } from "../../src/http/transport.ts";
 
 /** Resolvable only by the proxies (`.test` is reserved: no DNS server knows it). */
 const QUAY_NAME = "quay.proxy-only.test";
@@ -216,5 +219,72 @@ Deno.test("the walkthrough through a real CONNECT proxy; NO_PROXY goes direct; a
       if (value === undefined) Deno.env.delete(name);
       else Deno.env.set(name, value);
     }
+  }
+});
+
+Deno.test("API and registry requests through the proxy: with a caBundle, and with insecureRegistry", async () => {
+  // The proxy demands credentials: both transports must send the ones in HTTPS_PROXY.
+  const proxy = await startTinyproxy([QUAY_NAME], { user: "bridge", password: "pw" });
+  const quayWorld = await startQuayWorld({ dnsNames: [QUAY_NAME] });
+  const authority = `${QUAY_NAME}:${new URL(quayWorld.url).port}`;
+  const resolver = new ProxyResolver({ httpsProxy: `http://bridge:pw@127.0.0.1:${proxy.port}` });
+  const transports = {
+    caBundle: createFetchTransport({ caCerts: [quayWorld.caPem], proxy: resolver }),
+    insecure: createInsecureTransport({ proxy: resolver }),
+  };
+  try {
+    for (const [name, transport] of Object.entries(transports)) {
+      const before = await proxy.tunnels(authority);
+      for (const path of ["/api/v1/user/", "/v2/"]) {
+        const response = await transport.send({
+          method: "GET",
+          url: `https://${authority}${path}`,
+          headers: { Authorization: `Bearer ${quayWorld.adminToken}`, Accept: "application/json" },
+          signal: AbortSignal.timeout(10_000),
+        });
+        // /v2/ answers 401 with a bearer challenge to an OAuth token: Quay answered either way.
+        assert.ok(
+          [200, 401].includes(response.status),
+          `${name} ${path}: ${response.status} ${response.text}`,
+        );
+        if (path === "/api/v1/user/") assert.equal(JSON.parse(response.text).username, "quayadmin");
+      }
+      const tunnels = (await proxy.tunnels(authority)) - before;
+      say(`${name}: ${tunnels} CONNECT tunnel(s) to ${authority} for an API and a registry request`);
+      assert.ok(tunnels >= 1, `${name}: no tunnel`);
+    }
+    // Without the proxy the name does not resolve here: the requests above could only go through it.
+    const direct = createFetchTransport({ caCerts: [quayWorld.caPem], proxy: new ProxyResolver() });
+    await assert.rejects(
+      direct.send({
+        method: "GET",
+        url: `https://${authority}/v2/`,
+        headers: {},
+        signal: AbortSignal.timeout(10_000),
+      }),
+      /dns|lookup|resolve/i,
+    );
+    direct.close();
+    // Wrong credentials: the proxy refuses the tunnel, and the error names the proxy, not the password.
+    const wrong = createInsecureTransport({
+      proxy: new ProxyResolver({ httpsProxy: `http://bridge:nope@127.0.0.1:${proxy.port}` }),
+    });
+    await assert.rejects(
+      wrong.send({
+        method: "GET",
+        url: `https://${authority}/v2/`,
+        headers: {},
+        signal: AbortSignal.timeout(10_000),
+      }),
+      (error: Error) =>
+        error.message.includes(`through the proxy http://127.0.0.1:${proxy.port}`) &&
+        / 40[17] /.test(error.message) &&
+        !error.message.includes("nope"),
+    );
+    wrong.close();
+  } finally {
+    for (const t of Object.values(transports)) t.close();
+    await quayWorld.close();
+    await proxy.close();
   }
 });

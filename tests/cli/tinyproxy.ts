@@ -48,8 +48,11 @@ async function ensureInstalled(): Promise<void> {
   }
 }
 
-/** Starts tinyproxy; only it resolves `names` (to 127.0.0.1). */
-export async function startTinyproxy(names: readonly string[]): Promise<Tinyproxy> {
+/** Starts tinyproxy; only it resolves `names` (to 127.0.0.1). With `auth`, it demands those credentials. */
+export async function startTinyproxy(
+  names: readonly string[],
+  auth?: { user: string; password: string },
+): Promise<Tinyproxy> {
   await ensureInstalled();
   const dir = await Deno.makeTempDir({ prefix: "quay-bridge-tinyproxy-" });
   const port = freePort();
@@ -67,6 +70,7 @@ export async function startTinyproxy(names: readonly string[]): Promise<Tinyprox
       "MaxClients 200",
       "Allow 127.0.0.1",
       "DisableViaHeader Yes",
+      ...(auth ? [`BasicAuth ${auth.user} ${auth.password}`] : []),
       "",
     ].join("\n"),
   );
