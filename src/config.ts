@@ -97,6 +97,8 @@ export interface FlagSpec {
   readonly placeholder?: string;
   /** Environment variables read besides `QUAY_BRIDGE_<FLAG>`, in order of precedence. */
   readonly env?: readonly string[];
+  /** Only on the command line (`--help`): no `QUAY_BRIDGE_<FLAG>`. */
+  readonly commandLineOnly?: boolean;
   /** The default the parser uses, when it is a constant. */
   readonly default?: string;
   /** The default as shown to people, when it is not a constant (or there is none). */
@@ -110,6 +112,11 @@ export interface FlagSpec {
 /** The environment variable every flag has. */
 export function flagEnvName(name: string): string {
   return `QUAY_BRIDGE_${name.toUpperCase().replaceAll("-", "_")}`;
+}
+
+/** Every environment variable of a flag, in order of precedence. */
+export function flagEnvNames(f: FlagSpec): string[] {
+  return [...(f.commandLineOnly ? [] : [flagEnvName(f.name)]), ...(f.env ?? [])];
 }
 
 /** Every flag, in the order of `--help` and the docs. */
@@ -328,6 +335,7 @@ export const FLAGS: readonly FlagSpec[] = [
     name: "help",
     short: "h",
     kind: "switch",
+    commandLineOnly: true,
     shownDefault: "off",
     help: "Show this help",
   },
@@ -420,7 +428,7 @@ export function parseConfig(sources: ConfigSources): Config {
     const v = values[name];
     if (typeof v === "string") return { value: v, source: `--${name}` };
     // DISABLE_WEBHOOK is a presence switch, not a value of --webhook-mode.
-    for (const variable of [flagEnvName(name), ...(spec.env ?? []).filter((e) => e !== "DISABLE_WEBHOOK")]) {
+    for (const variable of flagEnvNames(spec).filter((e) => e !== "DISABLE_WEBHOOK")) {
       const e = env(variable);
       if (e !== undefined) return { value: e, source: variable };
     }
@@ -504,7 +512,7 @@ export function parseConfig(sources: ConfigSources): Config {
     opsPort: port("ops-port"),
     opsHost: must("ops-host").value,
     output: oneOf<"text" | "json">("output", must("output")) as "text" | "json",
-    demoKeep: values.keep === true,
+    demoKeep: values.keep === true || (raw("keep") !== undefined && bool("keep")),
     proxy,
   });
 }
@@ -557,7 +565,7 @@ function usage(): string {
   ];
   for (const f of FLAGS) {
     lines.push(`  ${flagSynopsis(f).padEnd(34)} ${f.help}`);
-    const env = [flagEnvName(f.name), ...(f.env ?? [])].join(", ");
+    const env = flagEnvNames(f).join(", ") || "—";
     lines.push(`  ${"".padEnd(34)} env: ${env}; default: ${shownDefault(f)}`);
   }
   lines.push(

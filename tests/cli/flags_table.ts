@@ -4,13 +4,13 @@
  * synopsis, environment variables, default and meaning. The help test compares the document with
  * this; `deno run -A tests/cli/flags_table.ts` prints the rows to paste after a change to FLAGS.
  */
-import { flagEnvName, FLAGS, type FlagSpec, shownDefault } from "../../src/config.ts";
+import { flagEnvNames, FLAGS, type FlagSpec, shownDefault } from "../../src/config.ts";
 
 /** The cells of a flag's row. */
 export function flagDocCells(f: FlagSpec): [string, string, string, string] {
   const long = `\`--${f.name}${f.placeholder ? ` ${f.placeholder}` : ""}\``;
   const flag = f.short ? `${long} (\`-${f.short}\`)` : long;
-  const env = [flagEnvName(f.name), ...(f.env ?? [])].map((e) => `\`${e}\``).join(", ");
+  const env = flagEnvNames(f).map((e) => `\`${e}\``).join(", ") || "—";
   const def = f.default !== undefined && f.shownDefault === undefined ? `\`${f.default}\`` : shownDefault(f);
   return [flag, env, def, f.doc ?? f.help];
 }

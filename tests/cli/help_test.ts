@@ -4,7 +4,14 @@
  * the same synopsis, variables, default and meaning; nothing is documented that the parser refuses.
  */
 import assert from "node:assert/strict";
-import { flagEnvName, FLAGS, flagSynopsis, parseConfig, shownDefault } from "../../src/config.ts";
+import {
+  flagEnvName,
+  flagEnvNames,
+  FLAGS,
+  flagSynopsis,
+  parseConfig,
+  shownDefault,
+} from "../../src/config.ts";
 import { flagDocCells, flagDocTable } from "./flags_table.ts";
 import { runCli } from "./process.ts";
 
@@ -41,7 +48,7 @@ Deno.test("--help lists every flag with its environment variables and default", 
   for (const f of FLAGS) {
     const i = lines.findIndex((l) => l.trimStart().startsWith(flagSynopsis(f) + " "));
     const details = lines[i + 1] ?? "";
-    for (const env of [flagEnvName(f.name), ...(f.env ?? [])]) {
+    for (const env of flagEnvNames(f)) {
       assert.ok(details.includes(env), `--help does not show ${env} for --${f.name}: ${details}`);
     }
     assert.ok(details.includes(`default: ${shownDefault(f)}`), `--help lacks the default of --${f.name}`);
@@ -65,7 +72,17 @@ Deno.test("every flag of the table is accepted by the parser, from the command l
   };
   for (const f of FLAGS) {
     if (f.kind === "switch") {
-      parseConfig({ args: ["run", `--${f.name}`], env: () => undefined });
+      const on = parseConfig({ args: ["demo", `--${f.name}`], env: () => undefined });
+      if (f.commandLineOnly) continue;
+      const fromEnv = parseConfig({
+        args: ["demo"],
+        env: (n) => (n === flagEnvName(f.name) ? "true" : undefined),
+      });
+      assert.deepEqual(
+        { ...fromEnv, podName: "" },
+        { ...on, podName: "" },
+        `--${f.name} and its variable disagree`,
+      );
       continue;
     }
     const value = typeof f.kind === "object" ? f.kind.oneOf[0] as string : sample[f.kind] as string;
