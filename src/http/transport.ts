@@ -99,10 +99,13 @@ export interface HttpTransport {
 export class TransportError extends Error {
   /** True when the request's own deadline expired. */
   readonly timedOut: boolean;
-  constructor(message: string, options: { cause?: unknown; timedOut?: boolean } = {}) {
+  /** The proxy the request went through (`scheme://host:port`, no credentials), if any. */
+  readonly proxy: string | undefined;
+  constructor(message: string, options: { cause?: unknown; timedOut?: boolean; proxy?: string } = {}) {
     super(message, { cause: options.cause });
     this.name = "TransportError";
     this.timedOut = options.timedOut ?? false;
+    this.proxy = options.proxy;
   }
 }
 
@@ -149,6 +152,7 @@ export function createFetchTransport(options: FetchTransportOptions = {}): HttpT
         });
       } catch (error) {
         throw new TransportError(throughProxy(describe(error), proxy), {
+          proxy: proxy?.url,
           cause: error,
           timedOut: request.signal.aborted,
         });
@@ -157,6 +161,7 @@ export function createFetchTransport(options: FetchTransportOptions = {}): HttpT
         return { status: response.status, headers: response.headers, text: await response.text() };
       } catch (error) {
         throw new TransportError(throughProxy(describe(error), proxy), {
+          proxy: proxy?.url,
           cause: error,
           timedOut: request.signal.aborted,
         });
@@ -182,7 +187,12 @@ function tunnel(proxy: ProxyTarget, host: string, port: number, signal: AbortSig
       : net.connect({ host: proxyUrl.hostname, port: proxyPort });
     const fail = (message: string) => {
       socket.destroy();
-      reject(new TransportError(`through the proxy ${proxy.url}: ${message}`, { timedOut: signal.aborted }));
+      reject(
+        new TransportError(`through the proxy ${proxy.url}: ${message}`, {
+          timedOut: signal.aborted,
+          proxy: proxy.url,
+        }),
+      );
     };
     const onAbort = () => fail("request deadline exceeded");
     signal.addEventListener("abort", onAbort, { once: true });
@@ -311,7 +321,8 @@ async function sendThroughTunnel(proxy: ProxyTarget, url: URL, request: HttpRequ
       });
       res.on(
         "error",
-        (e: Error) => reject(new TransportError(throughProxy(describe(e), proxy), { cause: e })),
+        (e: Error) =>
+          reject(new TransportError(throughProxy(describe(e), proxy), { cause: e, proxy: proxy.url })),
       );
     });
     const onAbort = () => req.destroy(new Error("Request deadline exceeded"));
@@ -320,7 +331,11 @@ async function sendThroughTunnel(proxy: ProxyTarget, url: URL, request: HttpRequ
       request.signal.removeEventListener("abort", onAbort);
       socket.destroy();
       reject(
-        new TransportError(throughProxy(describe(e), proxy), { cause: e, timedOut: request.signal.aborted }),
+        new TransportError(throughProxy(describe(e), proxy), {
+          cause: e,
+          timedOut: request.signal.aborted,
+          proxy: proxy.url,
+        }),
       );
     });
     req.on("close", () => request.signal.removeEventListener("abort", onAbort));

@@ -16,7 +16,7 @@ import { freePort, type OperatorProcess, runCli, startOperatorProcess } from "./
 import { startTinyproxy, type Tinyproxy } from "./tinyproxy.ts";
 import { startQuayWorld } from "../world/quay/mod.ts";
 import { ProxyResolver } from "../../src/http/proxy.ts";
-import { createFetchTransport, createInsecureTransport } from "../../src/http/transport.ts";
+import { createFetchTransport, createInsecureTransport, TransportError } from "../../src/http/transport.ts";
 
 /** Resolvable only by the proxies (`.test` is reserved: no DNS server knows it). */
 const QUAY_NAME = "quay.proxy-only.test";
@@ -282,6 +282,29 @@ Deno.test("API and registry requests through the proxy: with a caBundle, and wit
         !error.message.includes("nope"),
     );
     wrong.close();
+    // A proxy that accepts and never answers: the deadline expires, and the error still names it.
+    const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const conn of silent) held.push(conn);
+    })();
+    const silentUrl = `http://127.0.0.1:${(silent.addr as Deno.NetAddr).port}`;
+    for (const make of [createFetchTransport, createInsecureTransport]) {
+      const t = make({ proxy: new ProxyResolver({ httpsProxy: silentUrl }) });
+      await assert.rejects(
+        t.send({
+          method: "GET",
+          url: `https://${authority}/v2/`,
+          headers: {},
+          signal: AbortSignal.timeout(500),
+        }),
+        (error: TransportError) => error.timedOut && error.proxy === silentUrl,
+      );
+      t.close();
+    }
+    silent.close();
+    for (const conn of held) conn.close();
+    await accepting.catch(() => {});
   } finally {
     for (const t of Object.values(transports)) t.close();
     await quayWorld.close();
