@@ -83,6 +83,17 @@ async function main(args: string[]): Promise<number> {
     write(USAGE);
     return 0;
   }
+  try {
+    return await runCommand(config);
+  } catch (error) {
+    // A command that could not even begin (a permission the process lacks) is a start-up failure.
+    const permission = permissionFailure(error);
+    if (permission) return startupFailure(args, permission.message, permission.fix);
+    throw error;
+  }
+}
+
+async function runCommand(config: Config): Promise<number> {
   const logger = createLogger({ level: config.logLevel, fields: { component: "quay-bridge" } });
   switch (config.command) {
     case "version":
