@@ -16,6 +16,8 @@ import { freePort, type OperatorProcess, runCli, startOperatorProcess } from "./
 import { startTinyproxy, type Tinyproxy } from "./tinyproxy.ts";
 import { startQuayWorld } from "../world/quay/mod.ts";
 import { ProxyResolver } from "../../src/http/proxy.ts";
+import { QuayClient } from "../../src/quay/client.ts";
+import type { QuayApiError } from "../../src/errors.ts";
 import { createFetchTransport, createInsecureTransport, TransportError } from "../../src/http/transport.ts";
 
 /** Resolvable only by the proxies (`.test` is reserved: no DNS server knows it). */
@@ -302,6 +304,21 @@ Deno.test("API and registry requests through the proxy: with a caBundle, and wit
       );
       t.close();
     }
+    // The Quay client's QuayUnreachable after the deadline names the silent proxy too.
+    const transport = createFetchTransport({ proxy: new ProxyResolver({ httpsProxy: silentUrl }) });
+    const client = new QuayClient({
+      baseUrl: `https://${authority}`,
+      token: () => quayWorld.adminToken,
+      timeoutMs: 300,
+      maxAttempts: 1,
+      transport,
+    });
+    await assert.rejects(
+      client.getUser(),
+      (error: QuayApiError) =>
+        error.reason === "QuayUnreachable" && error.message.includes(`through the proxy ${silentUrl}`),
+    );
+    transport.close();
     silent.close();
     for (const conn of held) conn.close();
     await accepting.catch(() => {});
