@@ -289,11 +289,13 @@ export async function bundleFiles(options: BundleOptions = {}): Promise<Record<s
         specDescriptors: descriptors(v1Schema("spec"), SPEC_DESCRIPTORS, "spec"),
         statusDescriptors: descriptors(v1Schema("status"), STATUS_DESCRIPTORS, "status"),
       }),
+      // APIResourceReference requires name (the CSV CRD's schema; kubeconform and the apiserver
+      // reject the CSV without it): the resource's plural name.
       resources: [
-        { kind: "Namespace", version: "v1" },
-        { kind: "Secret", version: "v1" },
-        { kind: "ServiceAccount", version: "v1" },
-        { kind: "ImageStream", version: "v1" },
+        { name: "namespaces", kind: "Namespace", version: "v1" },
+        { name: "secrets", kind: "Secret", version: "v1" },
+        { name: "serviceaccounts", kind: "ServiceAccount", version: "v1" },
+        { name: "imagestreams", kind: "ImageStream", version: "v1" },
       ],
     });
   }
