@@ -43,16 +43,21 @@ function convert(node: unknown): unknown {
 /** Quantity is a string in OpenAPI; manifests may write `cpu: 1`. */
 const QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity";
 
-/** Fetches `/openapi/v3` of the cluster and writes one schema per kind under `dir`; returns the count. */
-export async function writeSchemas(
-  request: (path: string) => Promise<Response>,
-  dir: string,
-): Promise<number> {
+/** A group, version and kind; `group` is `""` for the core group. */
+export interface Gvk {
+  group: string;
+  version: string;
+  kind: string;
+}
+
+type Kind = Gvk & { name: string };
+
+async function readOpenApi(request: (path: string) => Promise<Response>) {
   const index = await (await request("/openapi/v3")).json() as {
     paths: Record<string, { serverRelativeURL: string }>;
   };
   const definitions: Json = {};
-  const kinds: { name: string; group: string; version: string; kind: string }[] = [];
+  const kinds: Kind[] = [];
   for (const [path, { serverRelativeURL }] of Object.entries(index.paths)) {
     if (!/^(api\/v1|apis\/[^/]+\/[^/]+)$/.test(path)) continue;
     const doc = await (await request(serverRelativeURL)).json() as { components?: { schemas?: Json } };
@@ -63,6 +68,34 @@ export async function writeSchemas(
       }
     }
   }
+  return { definitions, kinds };
+}
+
+/**
+ * Fetches `/openapi/v3` of the cluster and writes one schema per kind under `dir`; returns the count.
+ * The apiserver publishes a new CRD's schema a moment after the CRD is Established, so it reads
+ * again until every kind of `required` is there (30 s at most).
+ */
+export async function writeSchemas(
+  request: (path: string) => Promise<Response>,
+  dir: string,
+  required: readonly Gvk[] = [],
+): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  let read = await readOpenApi(request);
+  const missing = () =>
+    required.filter((r) =>
+      !read.kinds.some((k) => k.group === r.group && k.version === r.version && k.kind === r.kind)
+    );
+  while (missing().length > 0) {
+    if (Date.now() > deadline) {
+      const names = missing().map((m) => `${m.group}/${m.version} ${m.kind}`).join(", ");
+      throw new Error(`/openapi/v3 never published ${names}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    read = await readOpenApi(request);
+  }
+  const { definitions, kinds } = read;
   if (definitions[QUANTITY]) {
     const { type: _string, ...rest } = definitions[QUANTITY] as Json;
     definitions[QUANTITY] = { ...rest, oneOf: [{ type: "string" }, { type: "number" }] };
