@@ -338,7 +338,7 @@ export async function bundleFiles(options: BundleOptions = {}): Promise<Record<s
       displayName: "Quay Bridge",
       version: VERSION,
       minKubeVersion: MIN_KUBE_VERSION,
-      maturity: CHANNEL,
+      maturity: "alpha",
       provider: { name: "quay-bridge" },
       icon: [{ base64data: btoa(icon), mediatype: "image/svg+xml" }],
       maintainers: [{ name: "quay-bridge maintainers", email: "quay-bridge@example.com" }],
