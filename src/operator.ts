@@ -7,7 +7,7 @@
  * queues run only while this replica leads.
  */
 import { messageOf } from "./errors.ts";
-import type { IntegrationProblem } from "./integration.ts";
+import type { IntegrationProblem } from "./integration_spec.ts";
 import type { KubeClient } from "./kube/client.ts";
 import { Reflector } from "./kube/reflector.ts";
 import {
@@ -25,8 +25,8 @@ import type { Logger } from "./log.ts";
 import { MANAGED_BY, MANAGED_BY_LABEL } from "./names.ts";
 import type { QuayCallObserver } from "./quay/client.ts";
 import { EventRecorder, type EventSink } from "./controller/events.ts";
-import { type CredentialsCheck, reconcileIntegration } from "./controller/integration_controller.ts";
-import { integrationKey, IntegrationRegistry } from "./controller/integrations.ts";
+import { type CredentialsCheck, reconcileIntegration } from "./controller/integration_status.ts";
+import { integrationKey, IntegrationRegistry } from "./controller/integration_registry.ts";
 import {
   type NamespaceContext,
   type NamespaceOutcome,

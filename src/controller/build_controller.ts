@@ -14,7 +14,7 @@ import { BUILDS, IMAGE_STREAM_IMPORTS, IMAGE_STREAMS, type KubeObject } from "..
 import type { Logger } from "../log.ts";
 import { annotationKey, IMPORTED_ANNOTATION } from "../names.ts";
 import type { EventSink, EventTarget } from "./events.ts";
-import type { IntegrationRegistry } from "./integrations.ts";
+import type { IntegrationRegistry } from "./integration_registry.ts";
 import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";
 import type { BuildView, ImageStreamView, NamespaceView } from "./views.ts";
 

@@ -11,8 +11,8 @@
  * changed, and drift made by hand in Quay is repaired at the next resync.
  */
 import { KubeApiError, messageOf, QuayApiError, reasonOf } from "../errors.ts";
-import type { Integration } from "../integration.ts";
-import { pushServiceAccount } from "../integration.ts";
+import type { Integration } from "../integration_spec.ts";
+import { pushServiceAccount } from "../integration_spec.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Reflector } from "../kube/reflector.ts";
 import { NAMESPACES, SECRETS, SERVICE_ACCOUNTS } from "../kube/resources.ts";
@@ -31,7 +31,7 @@ import {
 } from "../names.ts";
 import type { QuayClient } from "../quay/client.ts";
 import { type EventSink, namespaceTarget } from "./events.ts";
-import type { IntegrationRegistry } from "./integrations.ts";
+import type { IntegrationRegistry } from "./integration_registry.ts";
 import type { DesiredOrganization, KnownOrganization, QuayChange } from "./quay_plan.ts";
 import { observeOrganization, syncOrganization } from "./quay_sync.ts";
 import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";

@@ -6,7 +6,7 @@
  * apply to repositories created after them, so repositories that already existed get an explicit
  * permission whenever a prototype had to be (re)created.
  */
-import type { QuayRole } from "../integration.ts";
+import type { QuayRole } from "../integration_spec.ts";
 import { REPOSITORY_MARKER } from "../names.ts";
 
 /** One robot the namespace needs. */

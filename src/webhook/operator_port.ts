@@ -7,7 +7,7 @@
  * leader reconciles on its own, from the same watch events) and waits for the caches to say the
  * namespace is ready.
  */
-import { pushServiceAccount } from "../integration.ts";
+import { pushServiceAccount } from "../integration_spec.ts";
 import { organizationName, robotSecretName } from "../names.ts";
 import type { Operator } from "../operator.ts";
 import type { AdmissionPort, NamespaceTarget } from "./port.ts";

@@ -3,7 +3,7 @@
  * `provision` enqueueing on the leader and waiting for the caches.
  */
 import assert from "node:assert/strict";
-import { IntegrationRegistry } from "../../src/controller/integrations.ts";
+import { IntegrationRegistry } from "../../src/controller/integration_registry.ts";
 import type { NamespaceView, SecretView } from "../../src/controller/views.ts";
 import { operatorAdmissionPort, type OperatorCaches } from "../../src/webhook/operator_port.ts";
 

@@ -7,12 +7,12 @@
  * namespace shows on the resource that selects it.
  */
 import { messageOf, QuayApiError, reasonOf } from "../errors.ts";
-import { API_LEGACY, type QuayIntegrationObject } from "../integration.ts";
+import { API_LEGACY, type QuayIntegrationObject } from "../integration_spec.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { LEGACY_QUAY_INTEGRATIONS, QUAY_INTEGRATIONS } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "./events.ts";
-import type { IntegrationRegistry } from "./integrations.ts";
+import type { IntegrationRegistry } from "./integration_registry.ts";
 import type { NamespaceOutcome } from "./namespace_controller.ts";
 import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";
 

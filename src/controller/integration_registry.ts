@@ -13,7 +13,7 @@ import {
   parseIntegration,
   type QuayIntegrationObject,
   selectsNamespace,
-} from "../integration.ts";
+} from "../integration_spec.ts";
 import { type QuayCallObserver, QuayClient } from "../quay/client.ts";
 
 /** A QuayIntegration's key: `<apiVersion>/<name>` (the two API groups are distinct resources). */
