@@ -69,7 +69,6 @@ export async function runOperator(options: RunOptions): Promise<number> {
   });
   started.operator = operator;
 
-  let leading = false;
   let webhook: WebhookHandle | undefined;
   const ops = config.opsPort > 0
     ? Deno.serve(
@@ -101,12 +100,10 @@ export async function runOperator(options: RunOptions): Promise<number> {
         logger,
         metrics,
         signal,
-        isLeader: () => leading,
       });
     }
     options.onStarted?.({ operator, metrics, webhook });
     if (!config.leaderElect) {
-      leading = true;
       metrics.isLeader.set({}, 1);
       operator.lead();
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
@@ -124,7 +121,6 @@ export async function runOperator(options: RunOptions): Promise<number> {
     });
     metrics.isLeader.set({}, 0);
     if (!await elector.acquire(signal)) return 0;
-    leading = true;
     metrics.isLeader.set({}, 1);
     operator.lead();
     // Shutdown stops the queues first, then the Lease is released (hold() releases on abort).
@@ -134,7 +130,6 @@ export async function runOperator(options: RunOptions): Promise<number> {
       stopping.abort();
     }, { once: true });
     const result = await elector.hold(stopping.signal);
-    leading = false;
     metrics.isLeader.set({}, 0);
     if (result === "lost") {
       logger.error("exiting after losing leadership", {});

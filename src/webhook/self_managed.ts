@@ -18,12 +18,12 @@ import {
   issueServingCertificate,
   type KeyPair,
 } from "../certs/pki.ts";
-import { KubeApiError, messageOf } from "../errors.ts";
+import { ConflictError, KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { type KubeObject, MUTATING_WEBHOOKS, SECRETS } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
 import { FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL } from "../names.ts";
-import { sleepUnlessAborted } from "../sleep.ts";
+import { type Action, type QueueObserver, requeueAfter, WorkQueue } from "../controller/queue.ts";
 
 /** A CA and the serving certificate it signed. */
 export interface CertificateMaterial {
@@ -94,8 +94,6 @@ export interface SelfManagedOptions {
   caValidityMs?: number;
   /** How often the Secret and the configuration are checked. @default 60_000 */
   checkIntervalMs?: number;
-  /** How often leadership is looked at (becoming leader triggers a check). @default 1_000 */
-  leaderPollMs?: number;
   now?: () => number;
 }
 
@@ -190,33 +188,23 @@ export class SelfManagedCertificates {
     return this.#current;
   }
 
-  /** Runs the maintenance loop until `signal` aborts; `apply` serves a new pair. */
-  async run(apply: ApplyCertificate, signal: AbortSignal): Promise<void> {
+  /** Serves new pairs through `apply` from now on (the webhook server's `rotate`). */
+  serveWith(apply: ApplyCertificate): void {
     this.#apply = apply;
+  }
+
+  /**
+   * How long until the next check: the check interval once serving the Secret's pair, sooner while
+   * serving a pair of its own (the API server trusts only the Secret's CA), and for the leader no
+   * later than the serving certificate's renewal time.
+   */
+  nextCheckMs(): number {
     const checkMs = this.#o.checkIntervalMs ?? 60_000;
-    const pollMs = this.#o.leaderPollMs ?? 1_000;
-    let leading = false;
-    let nextCheck = 0;
-    let retryAt = 0;
-    while (!signal.aborted) {
-      const lead = this.#o.isLeader();
-      const now = this.#now();
-      const due = this.#current ? renewalTime(this.#current.serving.certPem) : 0;
-      if (now >= retryAt && (now >= nextCheck || (lead && !leading) || (lead && now >= due))) {
-        leading = lead;
-        try {
-          await this.sync();
-          // A replica serving a pair of its own looks again soon: the API server trusts only the Secret's CA.
-          nextCheck = this.#now() + (this.#fromSecret ? checkMs : Math.min(checkMs, 2_000));
-        } catch (error) {
-          if (signal.aborted) break;
-          this.#log.warn("webhook certificate check failed", { error: messageOf(error) });
-          nextCheck = retryAt = this.#now() + Math.min(checkMs, 5_000);
-        }
-      }
-      leading = lead;
-      await sleepUnlessAborted(pollMs, signal);
+    let next = this.#fromSecret ? checkMs : Math.min(checkMs, 2_000);
+    if (this.#o.isLeader() && this.#current) {
+      next = Math.min(next, renewalTime(this.#current.serving.certPem) - this.#now());
     }
+    return Math.max(1, next);
   }
 
   /** One check (serialized): read the Secret, renew and write it when leading, serve what it holds. */
@@ -258,7 +246,7 @@ export class SelfManagedCertificates {
         // Another replica wrote first: serve what it stored.
         const theirs = readSecretMaterial(await this.#readSecret());
         if (!theirs) {
-          throw new Error(`Secret ${this.#o.namespace}/${this.#o.secretName} changed while writing`);
+          throw new ConflictError(`Secret ${this.#o.namespace}/${this.#o.secretName} changed while writing`);
         }
         desired = theirs;
       } else {
@@ -431,6 +419,48 @@ export class SelfManagedCertificates {
     if (patch.length === 0) return;
     await kube.patch(MUTATING_WEBHOOKS, name, patch, { patchType: "json", fieldManager: FIELD_MANAGER });
     this.#log.info("webhook configuration caBundle updated", { name, webhooks: patch.length / 2 });
+  }
+}
+
+/**
+ * The certificate checks as a controller: one key on a work queue, so failures follow the queue's
+ * one retry policy and no loop of its own polls. Unlike the leader-only controllers it runs on every
+ * replica, because a follower must serve a certificate the leader rotated; leadership changes what a
+ * pass does (only the leader writes) and {@linkcode CertificateController.lead} wakes it at once.
+ */
+export class CertificateController {
+  static readonly KEY = "webhook-certificate";
+  readonly queue: WorkQueue;
+
+  constructor(certificates: SelfManagedCertificates, options: { logger: Logger; observer?: QueueObserver }) {
+    this.queue = new WorkQueue({
+      name: "webhook-certificate",
+      concurrency: 1,
+      logger: options.logger,
+      observer: options.observer,
+      // A failed check is repeated within seconds, not the default 10 minutes of a terminal failure.
+      terminalRequeueMs: 5_000,
+      backoffMaxMs: 5_000,
+      reconcile: async (): Promise<Action> => {
+        await certificates.sync();
+        return requeueAfter(certificates.nextCheckMs());
+      },
+    });
+  }
+
+  /** Starts the checks (every replica). */
+  start(): void {
+    this.queue.add(CertificateController.KEY);
+  }
+
+  /** This replica now leads: check at once, so it stores or renews what it must. */
+  lead(): void {
+    this.queue.add(CertificateController.KEY);
+  }
+
+  /** Stops the checks. */
+  async shutdown(graceMs: number): Promise<void> {
+    await this.queue.shutdown(graceMs);
   }
 }
 
