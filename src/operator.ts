@@ -221,8 +221,15 @@ export class Operator {
       caches: this.caches,
       kube: kubeNamespacePort(kube),
       quay: (key) => this.registry.client(key),
-      onTokenRejected: (key, error) => {
-        if (this.registry.rejectToken(key, error.message)) feeds.credentials.emit(key, undefined, undefined);
+      tokens: {
+        rejected: (key, error) => {
+          if (this.registry.rejectToken(key, error.message)) {
+            feeds.credentials.emit(key, undefined, undefined);
+          }
+        },
+        accepted: (key) => {
+          if (this.registry.acceptToken(key, Date.now())) feeds.credentials.emit(key, undefined, undefined);
+        },
       },
       events: this.events,
       logger: log,

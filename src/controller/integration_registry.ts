@@ -74,6 +74,7 @@ interface ClientEntry {
 export class IntegrationRegistry {
   readonly #entries = new Map<string, IntegrationEntry>();
   readonly #tokens = new Map<string, CredentialsState>();
+  readonly #acceptedAt = new Map<string, number>();
   readonly #clients = new Map<string, ClientEntry>();
   readonly #options: IntegrationRegistryOptions;
 
@@ -87,6 +88,7 @@ export class IntegrationRegistry {
     if (!object) {
       this.#entries.delete(key);
       this.#tokens.delete(key);
+      this.#acceptedAt.delete(key);
       this.#clients.get(key)?.client.close();
       this.#clients.delete(key);
       return previous !== undefined;
@@ -111,6 +113,8 @@ export class IntegrationRegistry {
     if (previous?.state === "rejected" && state.state === "ok" && previous.token === state.token) {
       return false;
     }
+    const token = (c: CredentialsState | undefined) => c?.state === "missing" ? undefined : c?.token;
+    if (token(previous) !== token(state)) this.#acceptedAt.delete(key);
     this.#tokens.set(key, state);
     return JSON.stringify(previous) !== JSON.stringify(state);
   }
@@ -119,6 +123,7 @@ export class IntegrationRegistry {
   rejectToken(key: string, message: string): boolean {
     const current = this.#tokens.get(key);
     if (current?.state !== "ok") return false;
+    this.#acceptedAt.delete(key);
     this.#tokens.set(key, {
       state: "rejected",
       token: current.token,
@@ -127,12 +132,22 @@ export class IntegrationRegistry {
     return true;
   }
 
-  /** Quay accepted the current token of `key` again. Returns true when it had been rejected. */
-  acceptToken(key: string): boolean {
+  /**
+   * Quay answered a call made with the current token of `key` at `at` (ms since epoch). Returns
+   * true when the token had been rejected: it is usable again.
+   */
+  acceptToken(key: string, at: number): boolean {
     const current = this.#tokens.get(key);
-    if (current?.state !== "rejected") return false;
+    if (current === undefined || current.state === "missing") return false;
+    this.#acceptedAt.set(key, at);
+    if (current.state === "ok") return false;
     this.#tokens.set(key, { state: "ok", token: current.token });
     return true;
+  }
+
+  /** When Quay last answered a call made with the current token of `key`, if it has. */
+  tokenAcceptedAt(key: string): number | undefined {
+    return this.#acceptedAt.get(key);
   }
 
   /** All entries. */

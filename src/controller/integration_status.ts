@@ -234,10 +234,19 @@ async function checkCredentials(
   }
   const ttl = previous?.outcome.ok ? ctx.resyncMs : Math.min(ctx.resyncMs, ctx.recheckMs ?? 60_000);
   if (previous && previous.tokenFingerprint === fp && now - previous.at < ttl) return previous;
+  // A namespace pass that Quay answered lately is proof enough: no call of its own.
+  const acceptedAt = ctx.integrations.tokenAcceptedAt(key);
+  if (
+    acceptedAt !== undefined && now - acceptedAt < ctx.resyncMs && (!previous || previous.at < acceptedAt)
+  ) {
+    const check = { tokenFingerprint: fp, at: acceptedAt, outcome: { ok: true } as const };
+    ctx.checks.set(key, check);
+    return check;
+  }
   let outcome: CheckOutcome = { ok: true };
   try {
     await ctx.integrations.client(key)?.getUser();
-    if (ctx.integrations.acceptToken(key)) ctx.onCredentials?.(key);
+    if (ctx.integrations.acceptToken(key, now)) ctx.onCredentials?.(key);
   } catch (error) {
     if (!(error instanceof QuayApiError)) throw error;
     const reason = reasonOf(error);

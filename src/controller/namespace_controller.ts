@@ -54,14 +54,22 @@ export function namespaceMemory(): NamespaceMemory {
   return { organizations: new Map(), outcomes: new Map(), deletionFailures: new Map() };
 }
 
+/** What a pass tells about the token it called Quay with. */
+export interface TokenFeedback {
+  /** Quay rejected the token. */
+  rejected(integrationKey: string, error: QuayApiError): void;
+  /** Quay answered calls made with the token. */
+  accepted(integrationKey: string): void;
+}
+
 /** Everything the namespace reconcile reads and writes through. */
 export interface NamespaceContext {
   readonly caches: NamespaceCaches;
   readonly kube: NamespaceKubePort;
   /** The Quay port of a valid integration. */
   readonly quay: (integrationKey: string) => QuayPort | undefined;
-  /** Told when Quay rejects an integration's token, so its status says so at once. */
-  readonly onTokenRejected: (integrationKey: string, error: QuayApiError) => void;
+  /** Told what Quay made of an integration's token: its status says so at once. */
+  readonly tokens: TokenFeedback;
   readonly events: EventSink;
   readonly logger: Logger;
   readonly settings: PlanSettings;
@@ -104,13 +112,15 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
       if (!client) {
         throw new TerminalError(`QuayIntegration ${decision.key} has no Quay client`, { reason: "NoClient" });
       }
-      known = await mirror(
+      const read = await mirror(
         ctx,
         client,
         decision.key,
         decision.organization,
         decision.integration.serviceAccounts,
       );
+      known = read.known;
+      if (read.called) ctx.tokens.accepted(decision.key);
     } catch (error) {
       return fail(ctx, ns as NamespaceView, {
         integrationKey: decision.key,
@@ -138,6 +148,7 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
   } catch (error) {
     return fail(ctx, ns, plan, error);
   }
+  if (plan.quay.length > 0 && plan.integrationKey) ctx.tokens.accepted(plan.integrationKey);
   if (plan.quay.some((c) => c.kind === "deleteOrganization") && plan.integrationKey && plan.organization) {
     ctx.memory.organizations.delete(mirrorKey(plan.integrationKey, plan.organization));
   }
@@ -156,10 +167,12 @@ async function mirror(
   key: string,
   organization: string,
   accounts: readonly { readonly name: string }[],
-): Promise<KnownOrganization> {
+): Promise<{ known: KnownOrganization; called: boolean }> {
   const mk = mirrorKey(key, organization);
   let known = ctx.memory.organizations.get(mk);
+  let called = false;
   if (!known || ctx.now() - known.observedAt >= ctx.settings.resyncMs) {
+    called = true;
     known = await observeOrganization(client, organization, known, ctx.now());
     ctx.memory.organizations.set(mk, known);
   }
@@ -167,6 +180,7 @@ async function mirror(
   // A robot listed without its token is read once: the Secret cannot be written without it.
   await Promise.all(accounts.map(async (sa) => {
     if (!mirrored.robots.has(sa.name) || mirrored.robots.get(sa.name) !== undefined) return;
+    called = true;
     const token = (await client.getRobot(organization, sa.name))?.token;
     if (token === undefined) {
       throw new TerminalError(`Robot ${organization}+${sa.name} exists but Quay returns no token for it`, {
@@ -175,7 +189,7 @@ async function mirror(
     }
     mirrored.robots.set(sa.name, token);
   }));
-  return known;
+  return { known, called };
 }
 
 async function apply(
@@ -272,7 +286,7 @@ function fail(
   scope: { readonly integrationKey?: string | undefined; readonly organization?: string | undefined },
   error: unknown,
 ): never {
-  if (isTokenRejected(error) && scope.integrationKey) ctx.onTokenRejected(scope.integrationKey, error);
+  if (isTokenRejected(error) && scope.integrationKey) ctx.tokens.rejected(scope.integrationKey, error);
   // A conflict is routine (someone changed what the plan was made from): the next pass decides again.
   if (retryClassOf(error) === "conflict") throw error;
   const base = { integrationKey: scope.integrationKey, organization: scope.organization };
