@@ -18,18 +18,18 @@ import {
   LEGACY_QUAY_INTEGRATIONS,
   NAMESPACES,
   QUAY_INTEGRATIONS,
-  type ResourceType,
   SECRETS,
   SERVICE_ACCOUNTS,
 } from "./kube/resources.ts";
 import type { Logger } from "./log.ts";
-import { MANAGED_BY, MANAGED_BY_LABEL, PROJECT_READY_ANNOTATION } from "./names.ts";
+import { MANAGED_BY, MANAGED_BY_LABEL } from "./names.ts";
 import type { QuayCallObserver } from "./quay/client.ts";
 import { type BuildContext, reconcileBuild } from "./controller/build_controller.ts";
-import { ChangeFeed, Controller } from "./controller/controller.ts";
+import { Controller } from "./controller/controller.ts";
+import { cacheFeeds, subscribe } from "./controller/triggers.ts";
 import { CredentialsController } from "./controller/credentials_controller.ts";
 import { EventRecorder, type EventSink } from "./controller/events.ts";
-import { integrationKey, IntegrationRegistry } from "./controller/integration_registry.ts";
+import { IntegrationRegistry } from "./controller/integration_registry.ts";
 import { type CredentialsCheck, reconcileIntegration } from "./controller/integration_status.ts";
 import {
   type NamespaceContext,
@@ -137,17 +137,7 @@ export class Operator {
     this.events = options.events ?? new EventRecorder(kube, log, { instance: settings.instance });
 
     // Caches, each reporting to a feed the controllers subscribe to below.
-    const feeds = {
-      namespaces: new ChangeFeed<NamespaceView>(),
-      imageStreams: new ChangeFeed<ImageStreamView>(),
-      secrets: new ChangeFeed<SecretView>(),
-      serviceAccounts: new ChangeFeed<ServiceAccountView>(),
-      builds: new ChangeFeed<BuildView>(),
-      integrationsV1: new ChangeFeed<KubeObject>(),
-      integrationsLegacy: new ChangeFeed<KubeObject>(),
-      /** An integration's credentials changed, or Quay's verdict on its token did. */
-      credentials: new ChangeFeed<void>(),
-    };
+    const feeds = cacheFeeds();
     const cache = { logger: log, watchTimeoutSeconds };
     this.namespaces = new Reflector(kube, NAMESPACES, {
       ...cache,
@@ -271,48 +261,17 @@ export class Operator {
     });
 
     // Subscriptions: which cache changes wake which controller.
-    const allNamespaces = () => {
-      for (const name of this.namespaces.keys()) namespaceController.enqueue(name);
-    };
-    feeds.credentials.on((key) => {
-      integrationController.enqueue(key);
-      allNamespaces();
+    subscribe(feeds, {
+      namespace: namespaceController,
+      integration: integrationController,
+      build: buildController,
+      namespaces: () => this.namespaces.keys(),
+      integrationChanged: (key, current) => {
+        if (!this.registry.set(key, current)) return false;
+        this.#configure();
+        return true;
+      },
     });
-    feeds.namespaces.on((key, current, previous) => {
-      if (current && previous && sameNamespaceFacts(current, previous)) return;
-      namespaceController.enqueue(key);
-    });
-    feeds.imageStreams.on((_key, current, previous) => {
-      // Only additions and removals change what Quay needs; status updates (imports) do not.
-      if (current && previous) return;
-      const ns = (current ?? previous)?.namespace;
-      if (ns) namespaceController.enqueue(ns);
-    });
-    feeds.secrets.on((_key, current, previous) => {
-      const ns = (current ?? previous)?.namespace;
-      if (ns) namespaceController.enqueue(ns);
-    });
-    feeds.serviceAccounts.on((_key, current, previous) => {
-      if (
-        current && previous && JSON.stringify(current.secrets) === JSON.stringify(previous.secrets) &&
-        JSON.stringify(current.imagePullSecrets) === JSON.stringify(previous.imagePullSecrets)
-      ) return;
-      const ns = (current ?? previous)?.namespace;
-      if (ns) namespaceController.enqueue(ns);
-    });
-    feeds.builds.on((key, current) => {
-      // Only a managed, completed, not yet imported Build needs work.
-      if (current && current.phase === "Complete" && !current.imported) buildController.enqueue(key);
-    });
-    const onIntegration = (type: ResourceType) => (name: string, current: KubeObject | undefined) => {
-      const key = integrationKey(`${type.group}/${type.version}`, name);
-      if (!this.registry.set(key, current)) return;
-      this.#configure();
-      integrationController.enqueue(key);
-      allNamespaces();
-    };
-    feeds.integrationsV1.on(onIntegration(QUAY_INTEGRATIONS));
-    feeds.integrationsLegacy.on(onIntegration(LEGACY_QUAY_INTEGRATIONS));
   }
 
   /** Aborted when the operator stops. */
@@ -419,10 +378,4 @@ export class Operator {
     if (grew && this.serviceAccounts.isReady) this.serviceAccounts.relist();
     this.credentials.configure(this.#abort.signal);
   }
-}
-
-function sameNamespaceFacts(a: NamespaceView, b: NamespaceView): boolean {
-  return a.deleting === b.deleting && JSON.stringify(a.finalizers) === JSON.stringify(b.finalizers) &&
-    JSON.stringify(a.labels) === JSON.stringify(b.labels) &&
-    a.annotations[PROJECT_READY_ANNOTATION] === b.annotations[PROJECT_READY_ANNOTATION];
 }

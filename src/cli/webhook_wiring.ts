@@ -15,7 +15,8 @@ import type { Metrics } from "../ops/metrics.ts";
 import { createWebhookApp } from "../webhook/app.ts";
 import { serveWebhookFromDirectory } from "../webhook/cert_dir.ts";
 import { operatorAdmissionPort } from "../webhook/operator_port.ts";
-import { CertificateController, SelfManagedCertificates, servingNames } from "../webhook/self_managed.ts";
+import { CertificateController } from "../webhook/certificate_controller.ts";
+import { SelfManagedCertificates, servingNames } from "../webhook/self_managed.ts";
 import { serveWebhook, type WebhookServer } from "../webhook/server.ts";
 
 /** A running webhook server. */

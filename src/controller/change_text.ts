@@ -3,7 +3,8 @@
  * How planned changes read: as a plan (`quay-bridge plan` prints "create robot …") and, once made,
  * as an Event (`RobotCreated`, "Created robot …"). One place, so the two never drift apart.
  */
-import type { ClusterChange, FinalizerChange } from "./namespace_plan.ts";
+import type { ClusterChange } from "./cluster_plan.ts";
+import type { FinalizerChange } from "./namespace_plan.ts";
 import type { QuayChange } from "./quay_plan.ts";
 
 /** The Event reason of each Quay change once made. */

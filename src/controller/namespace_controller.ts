@@ -22,10 +22,10 @@ import {
 import type { Logger } from "../log.ts";
 import { doneText, QUAY_CHANGE_REASONS } from "./change_text.ts";
 import { type EventSink, namespaceTarget } from "./events.ts";
+import { dockerConfig } from "./cluster_plan.ts";
 import { type NamespaceCaches, readNamespaceFacts } from "./namespace_facts.ts";
 import {
   decideNamespace,
-  dockerConfig,
   type NamespaceOutcome,
   type NamespacePlan,
   planNamespace,

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { finalized, FixtureCaches, namespaceView } from "./fixtures.ts";
 import { readNamespaceFacts } from "./namespace_facts.ts";
-import { dockerConfig, type NamespacePlan, planNamespace } from "./namespace_plan.ts";
+import { dockerConfig } from "./cluster_plan.ts";
+import { type NamespacePlan, planNamespace } from "./namespace_plan.ts";
 import { REPOSITORY_MARKER } from "../names.ts";
 import { type KnownOrganization, unknownOrganization } from "./quay_plan.ts";
 

@@ -10,11 +10,8 @@ import { parse } from "yaml";
 import { certificateValidity } from "../../src/certs/pki.ts";
 import { KubeClient, tokenConnection } from "../../src/kube/client.ts";
 import { silentLogger } from "../../src/log.ts";
-import {
-  CertificateController,
-  SelfManagedCertificates,
-  servingNames,
-} from "../../src/webhook/self_managed.ts";
+import { CertificateController } from "../../src/webhook/certificate_controller.ts";
+import { SelfManagedCertificates, servingNames } from "../../src/webhook/self_managed.ts";
 import { startKubeWorld } from "../world/kube/mod.ts";
 
 const NS = "quay-bridge";
