@@ -35,11 +35,10 @@ import {
   type NamespaceContext,
   type NamespaceMemory,
   namespaceMemory,
-  type NamespaceOutcome,
   reconcileNamespace,
 } from "./controller/namespace_controller.ts";
 import type { NamespaceCaches } from "./controller/namespace_facts.ts";
-import type { PlanSettings } from "./controller/namespace_plan.ts";
+import type { NamespaceOutcome, PlanSettings } from "./controller/namespace_plan.ts";
 import { kubeNamespacePort } from "./controller/namespace_ports.ts";
 import type { KnownOrganization } from "./controller/quay_plan.ts";
 import type { Action, QueueObserver, WorkQueue } from "./controller/queue.ts";
@@ -65,7 +64,7 @@ export interface OperatorSettings {
   /** Namespace reconciles at once. @default 8 */
   concurrency?: number;
   /** Quay client tuning. */
-  quay?: { timeoutMs?: number; maxAttempts?: number; concurrency?: number; retryBaseMs?: number };
+  quay?: { timeoutMs?: number; concurrency?: number };
   /** Pod name, for Events. */
   instance?: string;
   /** Server-side watch timeout. @default 300 */

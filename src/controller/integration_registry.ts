@@ -60,7 +60,7 @@ export type Resolution =
 /** Options for {@linkcode IntegrationRegistry}. */
 export interface IntegrationRegistryOptions {
   /** Quay client settings shared by all integrations. */
-  quay?: { timeoutMs?: number; maxAttempts?: number; concurrency?: number; retryBaseMs?: number };
+  quay?: { timeoutMs?: number; concurrency?: number };
   onQuayCall?: QuayCallObserver;
   signal?: AbortSignal;
 }

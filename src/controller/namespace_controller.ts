@@ -19,6 +19,7 @@ import {
   TerminalError,
   TransientError,
 } from "../errors.ts";
+import type { Integration } from "../integration_spec.ts";
 import type { Logger } from "../log.ts";
 import { doneText, QUAY_CHANGE_REASONS } from "./change_text.ts";
 import { type EventSink, namespaceTarget } from "./events.ts";
@@ -36,8 +37,6 @@ import { type KnownOrganization, unknownOrganization } from "./quay_plan.ts";
 import { applyQuayChanges, observeOrganization } from "./quay_sync.ts";
 import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";
 import type { NamespaceView } from "./views.ts";
-
-export type { NamespaceOutcome } from "./namespace_plan.ts";
 
 /** What the reconcile remembers between passes (the operator owns it; `plan` and the webhook read it). */
 export interface NamespaceMemory {
@@ -100,32 +99,29 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
     settings: ctx.settings,
     deletionFailure: ctx.memory.deletionFailures.get(name),
   });
-  const ns = facts.namespace;
-  if (!ns) ctx.memory.deletionFailures.delete(name);
   const decision = decideNamespace(facts);
+  const ns = facts.namespace;
+  if (!ns) {
+    // Gone: the decision is to forget it.
+    ctx.memory.deletionFailures.delete(name);
+    setOutcome(ctx, name, undefined);
+    return AWAIT_CHANGE;
+  }
   let plan: NamespacePlan;
   let known: KnownOrganization | undefined;
   let client: QuayPort | undefined;
   if (decision.kind === "sync") {
-    client = ctx.quay(decision.key);
+    // The one fact the gates do not need: what Quay holds (from the mirror, re-read when stale).
     try {
+      client = ctx.quay(decision.key);
       if (!client) {
         throw new TerminalError(`QuayIntegration ${decision.key} has no Quay client`, { reason: "NoClient" });
       }
-      const read = await mirror(
-        ctx,
-        client,
-        decision.key,
-        decision.organization,
-        decision.integration.serviceAccounts,
-      );
+      const read = await mirror(ctx, client, decision.key, decision.organization, decision.integration);
       known = read.known;
       if (read.called) ctx.tokens.accepted(decision.key);
     } catch (error) {
-      return fail(ctx, ns as NamespaceView, {
-        integrationKey: decision.key,
-        organization: decision.organization,
-      }, error);
+      return fail(ctx, ns, { integrationKey: decision.key, organization: decision.organization }, error);
     }
     plan = planNamespace(facts, known);
   } else {
@@ -133,10 +129,6 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
     if (plan.integrationKey && plan.quay.length > 0) client = ctx.quay(plan.integrationKey);
   }
   for (const e of plan.events) ctx.events.emit(e.target, e.type, e.reason, e.message);
-  if (!ns) {
-    setOutcome(ctx, name, undefined);
-    return AWAIT_CHANGE;
-  }
   if (plan.requeue.kind === "retry") {
     // Nothing can be done yet (no usable credentials for a deletion): the wait counts against the budget.
     noteDeletionFailure(ctx, name, plan.requeue.message);
@@ -166,7 +158,7 @@ async function mirror(
   client: QuayPort,
   key: string,
   organization: string,
-  accounts: readonly { readonly name: string }[],
+  integration: Pick<Integration, "serviceAccounts">,
 ): Promise<{ known: KnownOrganization; called: boolean }> {
   const mk = mirrorKey(key, organization);
   let known = ctx.memory.organizations.get(mk);
@@ -178,7 +170,7 @@ async function mirror(
   }
   const mirrored = known;
   // A robot listed without its token is read once: the Secret cannot be written without it.
-  await Promise.all(accounts.map(async (sa) => {
+  await Promise.all(integration.serviceAccounts.map(async (sa) => {
     if (!mirrored.robots.has(sa.name) || mirrored.robots.get(sa.name) !== undefined) return;
     called = true;
     const token = (await client.getRobot(organization, sa.name))?.token;
