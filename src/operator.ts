@@ -114,6 +114,7 @@ export class Operator {
   readonly buildController: Controller;
   readonly credentials: CredentialsController;
   readonly #log: Logger;
+  readonly #observers: OperatorObservers | undefined;
   readonly #abort = new AbortController();
   readonly #checks = new Map<string, CredentialsCheck>();
   readonly #tasks: Promise<void>[] = [];
@@ -123,6 +124,7 @@ export class Operator {
 
   constructor(options: OperatorOptions) {
     const log = this.#log = options.logger;
+    this.#observers = options.observers;
     const settings = options.settings ?? {};
     const kube = options.kube;
     const watchTimeoutSeconds = settings.watchTimeoutSeconds ?? 300;
@@ -328,6 +330,11 @@ export class Operator {
   /** True while this replica leads. */
   get leading(): boolean {
     return this.namespaceController.leading;
+  }
+
+  /** The metrics observer for a work queue named `name` (controllers wired outside the operator). */
+  queueObserver(name: string): QueueObserver | undefined {
+    return this.#observers?.queue?.(name);
   }
 
   /** Adds a controller that runs outside the operator but follows its leadership. */

@@ -116,11 +116,7 @@ export async function startWebhook(options: StartWebhookOptions): Promise<Webhoo
   certificates.serveWith((cert, key) => server.rotate(cert, key));
   const checks = new CertificateController(certificates, {
     logger,
-    observer: {
-      reconciled: ({ error }) => {
-        if (error) metrics.reconcileErrors.inc({ queue: "webhook-certificate" });
-      },
-    },
+    observer: operator.queueObserver("webhook-certificate"),
   });
   checks.start();
   operator.follow(checks);

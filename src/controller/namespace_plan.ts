@@ -100,8 +100,6 @@ export interface NamespacePlan {
   /** The integration and organization the changes are for. */
   readonly integrationKey?: string | undefined;
   readonly organization?: string | undefined;
-  /** What Quay should hold (sync plans), for repository descriptions. */
-  readonly desired?: DesiredOrganization | undefined;
 }
 
 /** The gates' verdict: a complete plan, or a namespace to sync whose plan needs the Quay mirror. */
@@ -394,6 +392,5 @@ export function planNamespace(facts: NamespaceFacts, known: KnownOrganization | 
     requeue: { kind: "after", ms: Math.max(1_000, facts.settings.resyncMs - age) },
     integrationKey: decision.key,
     organization,
-    desired,
   };
 }
