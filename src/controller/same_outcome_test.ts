@@ -121,7 +121,7 @@ for (const c of CASES) {
     const webhookCaches = c.caches();
     const target = assessNamespace(webhookCaches, SETTINGS, ns).target;
     assert.equal(target.state, expected.admission, JSON.stringify(target));
-    assert.equal(target.code, expected.reason, "webhook");
+    assert.equal(target.outcome, expected.reason, "webhook");
     webhookCaches.close();
 
     // `quay-bridge plan`; a namespace nothing selects and nothing changes in is not listed.

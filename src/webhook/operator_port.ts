@@ -54,21 +54,21 @@ export function assessNamespace(
   if (decision.kind === "decided") {
     const outcome = decision.plan.outcome;
     if (!outcome || outcome.state === "Unmanaged" || outcome.state === "Deleting") {
-      return { target: { state: "unmanaged", code: outcome?.reason }, settled: true };
+      return { target: { state: "unmanaged", outcome: outcome?.reason }, settled: true };
     }
     if (outcome.reason === "IntegrationInvalid") {
       const warning =
         `quay-bridge: ${outcome.message}; the build output was left unchanged (integrated registry)`;
-      return { target: { state: "unmanaged", warning, code: outcome.reason }, settled: true };
+      return { target: { state: "unmanaged", warning, outcome: outcome.reason }, settled: true };
     }
     // OpenShift annotates a new project within moments: worth waiting for, unlike the other gates.
     const settled = outcome.reason !== "WaitingForProject";
-    return { target: { state: "pending", reason: outcome.message, code: outcome.reason }, settled };
+    return { target: { state: "pending", reason: outcome.message, outcome: outcome.reason }, settled };
   }
   const { integration, organization, outcome } = decision;
   const account = pushServiceAccount(integration);
   if (!account) {
-    return { target: { state: "pending", reason: outcome.message, code: outcome.reason }, settled: true };
+    return { target: { state: "pending", reason: outcome.message, outcome: outcome.reason }, settled: true };
   }
   const pushSecretName = robotSecretName(account, integration.clusterId);
   if (!facts.secrets.has(pushSecretName)) {
@@ -76,7 +76,7 @@ export function assessNamespace(
       target: {
         state: "pending",
         reason: `the push Secret ${pushSecretName} does not exist yet`,
-        code: outcome.reason,
+        outcome: outcome.reason,
       },
       settled: false,
     };
@@ -87,7 +87,7 @@ export function assessNamespace(
       registryHost: integration.registryHost,
       organization,
       pushSecretName,
-      code: outcome.reason,
+      outcome: outcome.reason,
     },
     settled: true,
   };

@@ -33,7 +33,7 @@ Deno.test("target answers from the caches", () => {
     registryHost: "quay.example.com",
     organization: "openshift_team",
     pushSecretName: "builder-quay-openshift",
-    code: "ServiceAccountMissing",
+    outcome: "ServiceAccountMissing",
   });
   caches.close();
 });
@@ -54,7 +54,7 @@ Deno.test("an overlap or missing credentials is pending without waiting", async 
   assert.deepEqual(missing, {
     state: "pending",
     reason: "Secret quay-bridge/quay-integration was not found",
-    code: "CredentialsUnavailable",
+    outcome: "CredentialsUnavailable",
   });
   caches.close();
 });
