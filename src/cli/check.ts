@@ -10,7 +10,7 @@
  */
 import type { Config } from "../config.ts";
 import { messageOf } from "../errors.ts";
-import { parseIntegration, type QuayIntegrationObject } from "../integration.ts";
+import { parseIntegration, type QuayIntegrationObject } from "../integration_spec.ts";
 import { KubeClient, listAll, loadKubeConnection } from "../kube/client.ts";
 import {
   CRDS,

@@ -125,7 +125,6 @@ async function runStarted(options: RunOptions): Promise<number> {
   });
   started.operator = operator;
 
-  let leading = false;
   let webhook: WebhookHandle | undefined;
   let ops: Deno.HttpServer | undefined;
   try {
@@ -164,7 +163,6 @@ async function runStarted(options: RunOptions): Promise<number> {
           logger,
           metrics,
           signal,
-          isLeader: () => leading,
         });
       } catch (error) {
         throw error instanceof CertificateError && config.webhookMode === "files"
@@ -176,7 +174,6 @@ async function runStarted(options: RunOptions): Promise<number> {
     }
     options.onStarted?.({ operator, metrics, webhook });
     if (!config.leaderElect) {
-      leading = true;
       metrics.isLeader.set({}, 1);
       operator.lead();
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
@@ -194,7 +191,6 @@ async function runStarted(options: RunOptions): Promise<number> {
     });
     metrics.isLeader.set({}, 0);
     if (!await elector.acquire(signal)) return 0;
-    leading = true;
     metrics.isLeader.set({}, 1);
     operator.lead();
     // Shutdown stops the queues first, then the Lease is released (hold() releases on abort).
@@ -204,7 +200,6 @@ async function runStarted(options: RunOptions): Promise<number> {
       stopping.abort();
     }, { once: true });
     const result = await elector.hold(stopping.signal);
-    leading = false;
     metrics.isLeader.set({}, 0);
     if (result === "lost") {
       logger.error("exiting after losing leadership", {});

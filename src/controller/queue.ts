@@ -7,7 +7,7 @@
  * back off per key with jitter, conflicts retry promptly, terminal errors wait for a change (with
  * a slow safety-net requeue, because a missed watch event must not strand a key forever).
  */
-import { backoffDelay, messageOf, reasonOf, retryClassOf } from "../errors.ts";
+import { backoffDelay, messageOf, reasonOf, retryAfterMsOf, retryClassOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
 /** What a reconcile asks for next. */
@@ -182,6 +182,8 @@ export class WorkQueue {
           baseMs: this.#options.backoffBaseMs ?? 500,
           maxMs: this.#options.backoffMaxMs ?? 300_000,
         });
+        // Never sooner than the server asked (Retry-After, a name Quay frees later).
+        delay = Math.max(delay, retryAfterMsOf(error));
       } else {
         delay = this.#options.terminalRequeueMs ?? 600_000;
       }

@@ -4,7 +4,7 @@
  * connection set. `@kubernetes/client-node` loads the configuration (kubeconfig files, in-cluster
  * service-account files, exec and token-file authentication); requests go through fetch because
  * client-node 1.x opens a new TLS connection per request and has no watch timeout
- * (`reference/deno-stack.md` §2.2). Errors are {@linkcode KubeApiError}s carrying the Status reason.
+ * (docs/runtime.md). Errors are {@linkcode KubeApiError}s carrying the Status reason.
  */
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubeApiError } from "../errors.ts";

@@ -3,7 +3,7 @@
  * Prometheus metrics in the text exposition format (0.0.4): counters, gauges and histograms with
  * labels, and the process metrics that need no extra permission. Hand-written (about a hundred
  * lines) rather than prom-client, which under Deno needs `--allow-all` for its process metrics and
- * costs 35 ms of import time (`reference/deno-stack.md` §6).
+ * costs 35 ms of import time (docs/runtime.md).
  */
 
 export type Labels = Readonly<Record<string, string>>;

@@ -8,7 +8,7 @@
  * appears in errors or logs.
  */
 import { backoffDelay, QuayApiError } from "../errors.ts";
-import type { QuayRole } from "../integration.ts";
+import type { QuayRole } from "../integration_spec.ts";
 import {
   createFetchTransport,
   createInsecureTransport,

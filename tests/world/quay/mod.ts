@@ -54,7 +54,7 @@ export interface QuayWorldOptions {
   /**
    * FEATURE_SUPERUSERS_FULL_ACCESS: a superuser token (with `super:user`) may manage robots,
    * prototypes and organizations it does not administer, and sees 404 rather than 403 for what is
-   * absent. Quay's default is off; on here so the admin token meets QUAY-API.md's 404s. @default true
+   * absent. Quay's default is off; on here so the admin token meets the 404s of docs/quay-api.md. @default true
    */
   superuserFullAccess?: boolean;
   /** Seed of the random fault knobs. @default 1 */
