@@ -78,7 +78,14 @@ export interface OperatorOptions {
   observers?: OperatorObservers;
   /** Replaces the Event recorder (tests). */
   events?: EventSink;
+  /** Told of cache changes other features react to (Quay push notifications). */
+  onCacheChange?: (change: CacheChange) => void;
 }
+
+/** A cache change: a namespace, an ImageStream added or removed in `namespace`, or an integration. */
+export type CacheChange =
+  | { readonly kind: "namespace" | "imageStream"; readonly namespace: string }
+  | { readonly kind: "integration" };
 
 interface CredentialsWatch {
   ref: string;
@@ -214,6 +221,7 @@ export class Operator {
       onChange: (key, current, previous) => {
         if (current && previous && sameNamespaceFacts(current, previous)) return;
         enqueueNamespace(key);
+        options.onCacheChange?.({ kind: "namespace", namespace: key });
       },
     });
     this.imageStreams = new Reflector(kube, IMAGE_STREAMS, {
@@ -226,6 +234,7 @@ export class Operator {
         if (current && previous) return;
         const ns = (current ?? previous)?.namespace;
         if (ns) enqueueNamespace(ns);
+        if (ns) options.onCacheChange?.({ kind: "imageStream", namespace: ns });
       },
     });
     this.secrets = new Reflector(kube, SECRETS, {
@@ -270,6 +279,7 @@ export class Operator {
         const changed = this.registry.set(key, current as never);
         if (!changed) return;
         this.#configure();
+        options.onCacheChange?.({ kind: "integration" });
         if (this.#leading) {
           this.integrationQueue.add(key);
           this.#enqueueAllNamespaces();

@@ -10,6 +10,7 @@ import type { Config } from "../config.ts";
 import { messageOf } from "../errors.ts";
 import { KubeClient, loadKubeConnection } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
+import { NotificationFeature } from "../notifications/feature.ts";
 import { Operator } from "../operator.ts";
 import { LeaderElector } from "../ops/leader.ts";
 import { type Labels, Metrics } from "../ops/metrics.ts";
@@ -42,9 +43,11 @@ export async function runOperator(options: RunOptions): Promise<number> {
     onCall: ({ verb, resource, status }) =>
       metrics.kubeRequests.inc({ verb, resource, code: String(status) }),
   });
+  let notifications: NotificationFeature | undefined = undefined;
   const operator = new Operator({
     kube,
     logger,
+    onCacheChange: (change) => notifications?.onCacheChange(change),
     settings: {
       resyncMs: config.resyncMs,
       deletionBudgetMs: config.deletionBudgetMs,
@@ -68,6 +71,17 @@ export async function runOperator(options: RunOptions): Promise<number> {
     },
   });
   started.operator = operator;
+  // Quay push notifications: the receiver is served by the webhook server (docs/notifications.md).
+  notifications = new NotificationFeature({
+    kube,
+    logger,
+    events: operator.events,
+    registry: operator.registry,
+    namespaces: () => operator.namespaces,
+    imageStreams: () => operator.imageStreams,
+    operatorNamespace: config.namespace,
+    resyncMs: config.resyncMs,
+  });
 
   let leading = false;
   let webhook: WebhookHandle | undefined;
@@ -93,6 +107,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
   try {
     logger.info("starting", { version: VERSION, namespace: config.namespace, identity: config.podName });
     await operator.start();
+    await notifications.start(signal);
     if (config.webhookMode !== "off") {
       webhook = await startWebhook({
         config,
@@ -102,6 +117,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
         metrics,
         signal,
         isLeader: () => leading,
+        notifications,
       });
     }
     options.onStarted?.({ operator, metrics, webhook });
@@ -109,6 +125,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
       leading = true;
       metrics.isLeader.set({}, 1);
       operator.lead();
+      notifications.lead();
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
       return 0;
     }
@@ -127,6 +144,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
     leading = true;
     metrics.isLeader.set({}, 1);
     operator.lead();
+    notifications.lead();
     // Shutdown stops the queues first, then the Lease is released (hold() releases on abort).
     const stopping = new AbortController();
     signal.addEventListener("abort", async () => {
@@ -145,6 +163,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
     logger.error("operator failed", { error: messageOf(error) });
     return 1;
   } finally {
+    await notifications.stop().catch(() => {});
     await operator.stop().catch(() => {});
     await webhook?.close().catch(() => {});
     await ops?.finished;

@@ -18,6 +18,7 @@ import type { Reflector } from "../kube/reflector.ts";
 import type { Logger } from "../log.ts";
 import { organizationName } from "../names.ts";
 import type { EventSink } from "../controller/events.ts";
+import type { CacheChange } from "../operator.ts";
 import { integrationKey, type IntegrationRegistry } from "../controller/integrations.ts";
 import { type QueueObserver, WorkQueue } from "../controller/queue.ts";
 import type { ImageStreamView, NamespaceView } from "../controller/views.ts";
@@ -126,6 +127,13 @@ export class NotificationFeature {
   lead(): void {
     this.#leading = true;
     this.#enqueueAll();
+  }
+
+  /** Routes an operator cache change. */
+  onCacheChange(change: CacheChange): void {
+    if (change.kind === "namespace") this.namespaceChanged(change.namespace);
+    else if (change.kind === "imageStream") this.imageStreamChanged(change.namespace);
+    else this.integrationsChanged();
   }
 
   /** A namespace changed (labels, deletion). */

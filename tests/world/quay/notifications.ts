@@ -92,7 +92,7 @@ interface Job {
 export class NotificationHub {
   readonly #byRepository = new WeakMap<RepositoryRecord, NotificationRecord[]>();
   readonly #queue: Job[] = [];
-  readonly #options: Required<Omit<NotificationDeliveryOptions, "caCerts">> & { caCerts: readonly string[] };
+  readonly #options: Required<Omit<NotificationDeliveryOptions, "caCerts">> & { caCerts: string[] };
   readonly #deliveries: DeliveryRecord[] = [];
   readonly #abort = new AbortController();
   #client: Deno.HttpClient | undefined;
@@ -108,8 +108,15 @@ export class NotificationHub {
       pollMs: options.pollMs ?? 100,
       retryAfterMs: options.retryAfterMs ?? 1000,
       timeoutMs: options.timeoutMs ?? 10_000,
-      caCerts: options.caCerts ?? [],
+      caCerts: [...(options.caCerts ?? [])],
     };
+  }
+
+  /** Trusts `pem` for https webhooks from now on (Quay: a CA added to `REQUESTS_CA_BUNDLE`). */
+  trust(pem: string): void {
+    this.#options.caCerts = [...this.#options.caCerts, pem];
+    this.#client?.close();
+    this.#client = undefined;
   }
 
   /** The notifications of a repository (live array). */
