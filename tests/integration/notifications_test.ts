@@ -155,8 +155,14 @@ Deno.test({
           assert.equal(await post(valid, "garbage"), 400);
           await new Promise((r) => setTimeout(r, 300));
           assert.equal(b.kubeWorld.requestCounts()[IMPORTS] ?? 0, importsBefore);
-          // The real token and body are accepted (idempotent: same image, imported again).
-          assert.equal(await post(valid, event), 202);
+          // The real token and body are accepted; a burst of 20 deliveries for one tag causes one
+          // import in flight and at most one after it (idempotent: the same image again).
+          const statuses = await Promise.all(Array.from({ length: 20 }, () => post(valid, event)));
+          assert.deepEqual(new Set(statuses), new Set([202]));
+          await new Promise((r) => setTimeout(r, 500));
+          const burstImports = (b.kubeWorld.requestCounts()[IMPORTS] ?? 0) - importsBefore;
+          assert.ok(burstImports >= 1 && burstImports <= 2, `${burstImports} imports for a burst of 20`);
+          assert.equal(await statusTag(b, "app", "v1"), image);
         } finally {
           direct.close();
         }
