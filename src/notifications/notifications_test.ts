@@ -12,6 +12,7 @@ import { parseTagKey, tagKey, trackedTags } from "./importer.ts";
 import { MAX_UPDATED_TAGS, parseRepoPush } from "./payload.ts";
 import { parseNotificationSettings } from "./settings.ts";
 import type { QuayNotification } from "../quay/client.ts";
+import { API_V1, parseIntegration } from "../integration.ts";
 
 const expected = { namespace: "openshift_team-a", name: "app" };
 /** What Quay's notification worker POSTs after `podman push …/openshift_team-a/app:v1`. */
@@ -220,4 +221,31 @@ Deno.test("tag keys round-trip; tracked tags come from spec and status", () => {
     ["latest", "v1"],
   );
   assert.deepEqual([...trackedTags({ metadata: {} })], []);
+});
+
+Deno.test("parseIntegration carries spec.notifications (v1 only) and reports a bad one", () => {
+  const base = {
+    metadata: { name: "quay" },
+    spec: {
+      quayHostname: "https://quay.example.com",
+      credentialsSecret: { namespace: "quay-bridge", name: "quay-integration" },
+    },
+  };
+  const on = parseIntegration({
+    ...base,
+    apiVersion: API_V1,
+    spec: { ...base.spec, notifications: { url: "https://qb.example.com", importAllTags: true } },
+  });
+  assert.ok(on.ok);
+  assert.deepEqual(on.integration.notifications, { url: "https://qb.example.com", importAllTags: true });
+  const off = parseIntegration({ ...base, apiVersion: API_V1 });
+  assert.ok(off.ok);
+  assert.equal(off.integration.notifications, undefined);
+  const bad = parseIntegration({
+    ...base,
+    apiVersion: API_V1,
+    spec: { ...base.spec, notifications: { url: "https://qb.example.com/path" } },
+  });
+  assert.equal(bad.ok, false);
+  if (!bad.ok) assert.deepEqual(bad.problems.map((p) => p.reason), ["InvalidNotifications"]);
 });
