@@ -74,6 +74,9 @@ Deno.test({
         metadata: { name: "app" },
         spec: { tags: [{ name: "v1" }] },
       });
+      await b.kube.ok("POST", `/apis/image.openshift.io/v1/namespaces/${NS}/imagestreams`, {
+        metadata: { name: "web" },
+      });
       const [notification] = await until("the notification on openshift_team-a/app", async () => {
         const list = await ours(b, "app");
         return list.length === 1 ? list : undefined;
@@ -178,9 +181,15 @@ Deno.test({
       }, 10_000);
       assert.equal(repaired.config.url, notification.config.url);
 
+      // The ImageStream deleted, its repository retained (the default policy): the notification goes.
+      await until("web's notification", async () => (await ours(b, "web")).length === 1);
+      await b.kube.ok("DELETE", `/apis/image.openshift.io/v1/namespaces/${NS}/imagestreams/app`);
+      await until("app's notification removed", async () => (await ours(b, "app")).length === 0, 10_000);
+      await b.quay.ok("GET", `/api/v1/repository/${ORG}/app`);
+
       // Turning notifications off removes them.
       await b.applyIntegration("quay", { ...b.integrationSpec(), notifications: null });
-      await until("the notification removed", async () => (await ours(b, "app")).length === 0, 10_000);
+      await until("web's notification removed", async () => (await ours(b, "web")).length === 0, 10_000);
     } finally {
       await b.close();
     }

@@ -19,35 +19,9 @@ import { startBridge, synced, until } from "../integration/harness.ts";
 import { freePort } from "../cli/process.ts";
 import { startOpenShiftBehaviours } from "../world/openshift/mod.ts";
 import { pushImage } from "../world/quay/registry_client.ts";
+import { realQuay } from "./real_quay_env.ts";
 
 const IMPORTS = "CREATE image.openshift.io/v1/imagestreamimports";
-
-function realQuay(): { url: string; token: string; caPem: string } {
-  let env: Record<string, string | undefined> = {
-    QUAY_URL: Deno.env.get("QUAY_URL"),
-    QUAY_TOKEN: Deno.env.get("QUAY_TOKEN"),
-    QUAY_CA: Deno.env.get("QUAY_CA"),
-  };
-  if (!env.QUAY_URL) {
-    const file = `${Deno.env.get("HOME")}/.cache/quay-bridge/realquay/quay.env`;
-    try {
-      env = Object.fromEntries(
-        Deno.readTextFileSync(file).split("\n").filter((l) => l.includes("=")).map((l) => {
-          const at = l.indexOf("=");
-          return [l.slice(0, at), l.slice(at + 1)];
-        }),
-      );
-    } catch {
-      throw new Error(
-        `No real Quay: set QUAY_URL, QUAY_TOKEN and QUAY_CA, or start one with quay-server/start.sh (${file})`,
-      );
-    }
-  }
-  if (!env.QUAY_URL || !env.QUAY_TOKEN || !env.QUAY_CA) {
-    throw new Error("QUAY_URL, QUAY_TOKEN and QUAY_CA are needed");
-  }
-  return { url: env.QUAY_URL, token: env.QUAY_TOKEN, caPem: Deno.readTextFileSync(env.QUAY_CA) };
-}
 
 Deno.test({
   name:
