@@ -43,6 +43,14 @@ export async function runOperator(options: RunOptions): Promise<number> {
     onCall: ({ verb, resource, status }) =>
       metrics.kubeRequests.inc({ verb, resource, code: String(status) }),
   });
+  const queueObserver = (name: string) => ({
+    reconciled: ({ durationMs, error }: { durationMs: number; error?: unknown }) => {
+      metrics.reconciles.inc({ queue: name, result: error ? "error" : "success" });
+      if (error) metrics.reconcileErrors.inc({ queue: name });
+      metrics.reconcileDuration.observe({ queue: name }, durationMs / 1000);
+    },
+    depth: (pending: number) => metrics.queueDepth.set({ queue: name }, pending),
+  });
   let notifications: NotificationFeature | undefined = undefined;
   const operator = new Operator({
     kube,
@@ -60,14 +68,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
         metrics.quayRequests.inc({ route, code: String(status) });
         metrics.quayLatency.observe({ route }, durationMs / 1000);
       },
-      queue: (name) => ({
-        reconciled: ({ durationMs, error }) => {
-          metrics.reconciles.inc({ queue: name, result: error ? "error" : "success" });
-          if (error) metrics.reconcileErrors.inc({ queue: name });
-          metrics.reconcileDuration.observe({ queue: name }, durationMs / 1000);
-        },
-        depth: (pending) => metrics.queueDepth.set({ queue: name }, pending),
-      }),
+      queue: queueObserver,
     },
   });
   started.operator = operator;
@@ -81,6 +82,8 @@ export async function runOperator(options: RunOptions): Promise<number> {
     imageStreams: () => operator.imageStreams,
     operatorNamespace: config.namespace,
     resyncMs: config.resyncMs,
+    queueObserver,
+    onRequest: (result) => metrics.notificationDeliveries.inc({ result }),
   });
 
   let leading = false;

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { type Bridge, startBridge, synced, until } from "./harness.ts";
 import { freePort } from "../cli/process.ts";
 import { pushImage } from "../world/quay/registry_client.ts";
+import { notificationUrl } from "../../src/notifications/auth.ts";
 
 const IMPORTS = "CREATE image.openshift.io/v1/imagestreamimports";
 const NS = "team-a";
@@ -116,6 +117,14 @@ Deno.test({
         assert.equal(image, pushed.digest);
         const elapsed = Date.now() - started;
         assert.ok(elapsed < 10_000, `imported ${elapsed} ms after the push began`);
+        type Ev = { reason: string; involvedObject: { kind: string; name: string }; message: string };
+        await until("an ImageImported Event on the ImageStream", async () => {
+          const events = await b.kube.ok("GET", `/api/v1/namespaces/${NS}/events`);
+          return events.items.some((e: Ev) =>
+            e.reason === "ImageImported" && e.involvedObject.kind === "ImageStream" &&
+            e.involvedObject.name === "app" && e.message.includes(`${ORG}/app:v1`)
+          );
+        });
 
         // A tag the ImageStream does not track is not imported (importAllTags is off).
         const importsBefore = b.kubeWorld.requestCounts()[IMPORTS] ?? 0;
@@ -156,6 +165,31 @@ Deno.test({
           assert.equal(await post(valid, { ...event, updated_tags: "v1" }), 400);
           assert.equal(await post(valid, { ...event, repository: `${ORG}/other`, name: "other" }), 400);
           assert.equal(await post(valid, "garbage"), 400);
+          // Authenticated (the token made from the integration's secret) but not a repository the
+          // integration manages: answered 200 with the reason, no effect.
+          const secretObject = await b.kube.ok(
+            "GET",
+            "/api/v1/namespaces/quay-bridge/secrets/quay-bridge-notifications-quay",
+          );
+          const secret = new TextDecoder().decode(Uint8Array.fromBase64(secretObject.data.secret));
+          for (
+            const [org, repo] of [["openshift_default", "app"], [ORG, "nostream"], ["other_team-a", "app"]]
+          ) {
+            const path =
+              new URL(notificationUrl(base, secret, "quay", org as string, repo as string)).pathname;
+            const r = await fetch(base + path, {
+              method: "POST",
+              client: direct,
+              body: JSON.stringify({
+                repository: `${org}/${repo}`,
+                namespace: org,
+                name: repo,
+                updated_tags: ["v1"],
+              }),
+            });
+            assert.equal(r.status, 200, `${org}/${repo}`);
+            assert.equal((await r.json()).status, "Ignored");
+          }
           await new Promise((r) => setTimeout(r, 300));
           assert.equal(b.kubeWorld.requestCounts()[IMPORTS] ?? 0, importsBefore);
           // The real token and body are accepted; a burst of 20 deliveries for one tag causes one
@@ -171,6 +205,14 @@ Deno.test({
         }
       } finally {
         client.close();
+      }
+
+      const exposition = b.running?.metrics.render() ?? "";
+      for (const result of ["queued", "ignored", "unauthorized", "invalid", "not_found"]) {
+        assert.match(
+          exposition,
+          new RegExp(`quay_bridge_notification_deliveries_total\\{result="${result}"\\} [1-9]`),
+        );
       }
 
       // Deleted by hand in Quay: back at the next resync (2 s here).
