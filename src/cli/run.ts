@@ -151,7 +151,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
     // Shutdown stops the queues first, then the Lease is released (hold() releases on abort).
     const stopping = new AbortController();
     signal.addEventListener("abort", async () => {
-      await operator.stop();
+      await Promise.all([operator.stop(), notifications.stop()]);
       stopping.abort();
     }, { once: true });
     const result = await elector.hold(stopping.signal);
