@@ -71,13 +71,15 @@ export function notificationUrl(
     `${encodeURIComponent(repo)}/${token}`;
 }
 
-/** The parts of a receiver path, or `undefined` when it is not one. */
+/** The parts of a receiver path (`token` empty when absent), or `undefined` when it is not one. */
 export function parseReceiverPath(
   pathname: string,
 ): { integration: string; org: string; repo: string; token: string } | undefined {
   if (!pathname.startsWith(RECEIVER_PATH_PREFIX)) return undefined;
   const parts = pathname.slice(RECEIVER_PATH_PREFIX.length).split("/");
-  if (parts.length !== 4 || parts.some((p) => p === "")) return undefined;
+  // Without the token (`…/<repo>` or `…/<repo>/`) it is still a receiver path: the caller gets 401.
+  if (parts.length === 3) parts.push("");
+  if (parts.length !== 4 || parts.slice(0, 3).some((p) => p === "")) return undefined;
   try {
     const [integration, org, repo, token] = parts.map(decodeURIComponent) as [string, string, string, string];
     return { integration, org, repo, token };

@@ -100,7 +100,14 @@ Deno.test("notification URLs round-trip through the receiver's path parser", () 
     token: repositoryToken(secret, "quay", "openshift_a", "app"),
   });
   assert.equal(parseReceiverPath("/admissionwebhook"), undefined);
-  assert.equal(parseReceiverPath("/quay-notifications/quay/openshift_a/app"), undefined);
+  assert.deepEqual(parseReceiverPath("/quay-notifications/quay/openshift_a/app"), {
+    integration: "quay",
+    org: "openshift_a",
+    repo: "app",
+    token: "",
+  });
+  assert.equal(parseReceiverPath("/quay-notifications/quay/openshift_a/app/")?.token, "");
+  assert.equal(parseReceiverPath("/quay-notifications/quay/openshift_a"), undefined);
   assert.equal(parseReceiverPath("/quay-notifications/quay/openshift_a/app/t/extra"), undefined);
   assert.equal(parseReceiverPath("/quay-notifications/quay//app/t"), undefined);
   assert.equal(parseReceiverPath("/quay-notifications/%E0%A4%A/a/b/c"), undefined);

@@ -155,6 +155,7 @@ export function createNotificationReceiver(
   const logger = options.logger ?? silentLogger;
   const maxBody = options.maxBodyBytes ?? 64 * 1024;
   const buckets = new TokenBuckets(options.ratePerSecond ?? 50, options.burst ?? 200, options.now);
+  const logBudget = new TokenBuckets(1, 5, options.now);
   const record = (outcome: ReceiverOutcome) => {
     try {
       options.onRequest?.(outcome);
@@ -187,12 +188,15 @@ export function createNotificationReceiver(
     ) {
       record("unauthorized");
       await request.body?.cancel().catch(() => {});
-      // The token never reaches the log; the integration and repository names are not secret.
-      logger.warn("notification refused: not authenticated", {
-        integration: path.integration,
-        repository: `${path.org}/${path.repo}`,
-        configured: secret !== undefined,
-      });
+      // The token never reaches the log; the integration and repository names are not secret. A
+      // flood of bad requests must not flood the log: at most one line a second (bursts of 5).
+      if (logBudget.take("unauthorized")) {
+        logger.warn("notification refused: not authenticated", {
+          integration: path.integration,
+          repository: `${path.org}/${path.repo}`,
+          configured: secret !== undefined,
+        });
+      }
       return problem(401, "Unauthorized", "the notification URL does not authenticate this repository");
     }
     if (!buckets.take(path.integration)) {
@@ -211,11 +215,13 @@ export function createNotificationReceiver(
     const parsed = parseRepoPush(body.text, { namespace: path.org, name: path.repo });
     if (!parsed.ok) {
       record("invalid");
-      logger.warn("notification refused: invalid event", {
-        integration: path.integration,
-        repository: `${path.org}/${path.repo}`,
-        reason: parsed.reason,
-      });
+      if (logBudget.take("invalid")) {
+        logger.warn("notification refused: invalid event", {
+          integration: path.integration,
+          repository: `${path.org}/${path.repo}`,
+          reason: parsed.reason,
+        });
+      }
       return problem(400, "BadRequest", parsed.reason);
     }
     const routing = options.port.deliver(path.integration, parsed.event);

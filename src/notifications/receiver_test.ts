@@ -74,12 +74,11 @@ Deno.test("receiver: no token, a wrong token, another repository's token, an unk
     assert.equal(r.status, 401, target);
     assert.equal((await r.json()).reason, "Unauthorized");
   }
-  // Without a token the path is not a receiver path at all.
-  const bare = await t.post(
-    good.origin + good.pathname.slice(0, good.pathname.lastIndexOf("/")),
-    t.body("app"),
-  );
-  assert.equal(bare.status, 404);
+  // Without a token.
+  const bare = good.origin + good.pathname.slice(0, good.pathname.lastIndexOf("/"));
+  for (const target of [bare, bare + "/"]) assert.equal((await t.post(target, t.body("app"))).status, 401);
+  // Not a receiver path at all.
+  assert.equal((await t.post(good.origin + "/quay-notifications/quay/x", t.body("app"))).status, 404);
   assert.equal(t.delivered.length, 0);
 });
 

@@ -160,8 +160,9 @@ Deno.test({
           const forgedToken = valid.slice(0, valid.lastIndexOf("/") + 1) + "A".repeat(43);
           const event = { repository: `${ORG}/app`, namespace: ORG, name: "app", updated_tags: ["v1"] };
           assert.equal(await post(forgedToken, event), 401);
-          assert.equal(await post(valid.slice(0, valid.lastIndexOf("/")), event), 404);
-          assert.equal(await post(`/quay-notifications/quay/${ORG}/app/`, event), 404);
+          assert.equal(await post(valid.slice(0, valid.lastIndexOf("/")), event), 401);
+          assert.equal(await post(`/quay-notifications/quay/${ORG}/app/`, event), 401);
+          assert.equal(await post(`/quay-notifications/quay/${ORG}`, event), 404);
           assert.equal(await post(valid, { ...event, updated_tags: "v1" }), 400);
           assert.equal(await post(valid, { ...event, repository: `${ORG}/other`, name: "other" }), 400);
           assert.equal(await post(valid, "garbage"), 400);

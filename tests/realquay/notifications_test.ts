@@ -174,7 +174,7 @@ Deno.test({
         return r.status;
       };
       assert.equal(await post(valid.slice(0, valid.lastIndexOf("/") + 1) + "A".repeat(43), event), 401);
-      assert.equal(await post(valid.slice(0, valid.lastIndexOf("/") + 1), event), 404);
+      assert.equal(await post(valid.slice(0, valid.lastIndexOf("/") + 1), event), 401);
       assert.equal(await post(valid, { ...event, updated_tags: [] }), 400);
       assert.equal(await post(valid, { ...event, namespace: "someone_else" }), 400);
       await new Promise((r) => setTimeout(r, 500));
