@@ -16,6 +16,18 @@ import { LeaderElector } from "../ops/leader.ts";
 import { type Labels, Metrics } from "../ops/metrics.ts";
 import { createOpsApp } from "../ops/server.ts";
 import { VERSION } from "../version.ts";
+import { configureProxy } from "../http/transport.ts";
+import { readCertificateDirectory } from "../webhook/cert_dir.ts";
+import { CertificateError } from "../webhook/server.ts";
+import {
+  certDirFailure,
+  kubeconfigFailure,
+  listenFailure,
+  permissionFailure,
+  probeListen,
+  STARTUP_EXIT_CODE,
+  StartupError,
+} from "./startup.ts";
 import { startWebhook, type WebhookHandle } from "./webhook_wiring.ts";
 
 /** Options for {@linkcode runOperator}. */
@@ -28,8 +40,24 @@ export interface RunOptions {
   onStarted?: (handle: { operator: Operator; metrics: Metrics; webhook: WebhookHandle | undefined }) => void;
 }
 
-/** Runs until `signal` aborts (exit code 0) or leadership is lost (exit code 1). */
+/**
+ * Runs until `signal` aborts (exit code 0) or leadership is lost (exit code 1). A failure before the
+ * operator runs (see `startup.ts`) is logged as one line naming the cause and the fix, with exit
+ * code 2.
+ */
 export async function runOperator(options: RunOptions): Promise<number> {
+  const { config, logger } = options;
+  try {
+    return await runStarted(options);
+  } catch (error) {
+    const failure = error instanceof StartupError ? error : permissionFailure(error);
+    if (!failure) throw error;
+    logger.error("cannot start", { error: failure.message, fix: failure.fix, command: config.command });
+    return STARTUP_EXIT_CODE;
+  }
+}
+
+async function runStarted(options: RunOptions): Promise<number> {
   const { config, logger, signal } = options;
   // The computed gauges read the operator, which is created below with observers that use `metrics`.
   const started: { operator?: Operator } = {};
@@ -37,7 +65,35 @@ export async function runOperator(options: RunOptions): Promise<number> {
     namespaces: () => namespacesByState(started.operator),
     quayReachable: () => quayReachability(started.operator),
   });
-  const connection = await loadKubeConnection({ kubeconfig: config.kubeconfig, context: config.context });
+  configureProxy(config.proxy);
+  let connection;
+  try {
+    connection = await loadKubeConnection({ kubeconfig: config.kubeconfig, context: config.context });
+  } catch (error) {
+    throw kubeconfigFailure(error, config.kubeconfig);
+  }
+  const opsWhere = {
+    host: config.opsHost,
+    port: config.opsPort,
+    portFlag: "--ops-port",
+    hostFlag: "--ops-host",
+    what: "ops server",
+  };
+  const webhookWhere = {
+    host: config.webhookHost,
+    port: config.webhookPort,
+    portFlag: "--webhook-port",
+    hostFlag: "--webhook-host",
+    what: "admission webhook",
+  };
+  // Everything the webhook needs from the machine is checked before the caches sync, so a busy port
+  // or a missing certificate ends the process within a second, not after the first list.
+  if (config.webhookMode !== "off") probeListen(webhookWhere);
+  if (config.webhookMode === "files") {
+    await readCertificateDirectory(config.webhookCertDir).catch((error) => {
+      throw certDirFailure(error, config.webhookCertDir);
+    });
+  }
   const kube = new KubeClient(connection, {
     userAgent: `quay-bridge/${VERSION}`,
     onCall: ({ verb, resource, status }) =>
@@ -88,40 +144,54 @@ export async function runOperator(options: RunOptions): Promise<number> {
 
   let leading = false;
   let webhook: WebhookHandle | undefined;
-  const ops = config.opsPort > 0
-    ? Deno.serve(
-      {
-        port: config.opsPort,
-        hostname: config.opsHost,
-        signal,
-        onListen: ({ port }) => logger.info("ops server listening", { port }),
-      },
-      createOpsApp(metrics, {
-        healthy: () => ({ ok: true }),
-        ready: () => {
-          if (!operator.cachesReady) return { ok: false, reason: "caches not synced" };
-          if (webhook && !webhook.serving()) return { ok: false, reason: "webhook not serving" };
-          return { ok: true };
+  let ops: Deno.HttpServer | undefined;
+  try {
+    ops = config.opsPort > 0
+      ? Deno.serve(
+        {
+          port: config.opsPort,
+          hostname: config.opsHost,
+          signal,
+          onListen: ({ port }) => logger.info("ops server listening", { port }),
         },
-      }).fetch,
-    )
-    : undefined;
+        createOpsApp(metrics, {
+          healthy: () => ({ ok: true }),
+          ready: () => {
+            if (!operator.cachesReady) return { ok: false, reason: "caches not synced" };
+            if (webhook && !webhook.serving()) return { ok: false, reason: "webhook not serving" };
+            return { ok: true };
+          },
+        }).fetch,
+      )
+      : undefined;
+  } catch (error) {
+    kube.close();
+    throw listenFailure(error, opsWhere);
+  }
 
   try {
     logger.info("starting", { version: VERSION, namespace: config.namespace, identity: config.podName });
     await operator.start();
     await notifications.start(signal);
     if (config.webhookMode !== "off") {
-      webhook = await startWebhook({
-        config,
-        kube,
-        operator,
-        logger,
-        metrics,
-        signal,
-        isLeader: () => leading,
-        notifications,
-      });
+      try {
+        webhook = await startWebhook({
+          config,
+          kube,
+          operator,
+          logger,
+          metrics,
+          signal,
+          isLeader: () => leading,
+          notifications,
+        });
+      } catch (error) {
+        throw error instanceof CertificateError && config.webhookMode === "files"
+          ? certDirFailure(error, config.webhookCertDir)
+          : isListenError(error)
+          ? listenFailure(error, webhookWhere)
+          : error;
+      }
     }
     options.onStarted?.({ operator, metrics, webhook });
     if (!config.leaderElect) {
@@ -163,16 +233,25 @@ export async function runOperator(options: RunOptions): Promise<number> {
     }
     return 0;
   } catch (error) {
+    if (error instanceof StartupError) throw error;
     logger.error("operator failed", { error: messageOf(error) });
     return 1;
   } finally {
     await notifications.stop().catch(() => {});
     await operator.stop().catch(() => {});
     await webhook?.close().catch(() => {});
+    // After a start-up failure the signal never aborts: the ops server is shut down here.
+    await ops?.shutdown().catch(() => {});
     await ops?.finished;
     kube.close();
     logger.info("stopped", {});
   }
+}
+
+/** A failure of `Deno.serve`/`Deno.listen` itself (as opposed to a certificate or API problem). */
+function isListenError(error: unknown): boolean {
+  return error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.PermissionDenied ||
+    error instanceof Deno.errors.AddrNotAvailable || error instanceof Deno.errors.NotCapable;
 }
 
 function namespacesByState(operator: Operator | undefined): [Labels, number][] {

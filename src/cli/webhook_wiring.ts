@@ -65,10 +65,7 @@ export async function startWebhook(options: StartWebhookOptions): Promise<Webhoo
     path: config.webhookPath,
     logger,
     provisionBudgetMs: config.admissionBudgetMs,
-    onAdmission: (outcome, durationMs) => {
-      metrics.admissions.inc({ result: outcome });
-      metrics.admissionLatency.observe({ result: outcome }, durationMs / 1000);
-    },
+    onAdmission: (outcome, durationMs) => metrics.observeAdmission(outcome, durationMs / 1000),
   });
   const notifications = options.notifications;
   const handler = notifications

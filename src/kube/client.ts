@@ -8,6 +8,7 @@
  */
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubeApiError } from "../errors.ts";
+import { createDenoHttpClient } from "../http/transport.ts";
 import { type KubeList, type KubeObject, resourcePath, type ResourceType } from "./resources.ts";
 
 /** A patch body and how to apply it. */
@@ -171,7 +172,11 @@ export class KubeClient {
     const tls = connection.clientCertPem && connection.clientKeyPem
       ? { cert: connection.clientCertPem, key: connection.clientKeyPem }
       : {};
-    this.#http = Deno.createHttpClient({ caCerts: connection.caPem ? [connection.caPem] : [], ...tls });
+    // Through the process's proxy unless NO_PROXY matches the API server (client-node ignores both).
+    this.#http = createDenoHttpClient(connection.server, {
+      caCerts: connection.caPem ? [connection.caPem] : [],
+      ...tls,
+    }).client;
   }
 
   /** Closes pooled connections. */

@@ -67,6 +67,8 @@ export interface QuayWorldOptions {
   seed?: number;
   /** Port on 127.0.0.1. @default 0 (any free port) */
   port?: number;
+  /** More DNS names in the serving certificate (a name only a proxy resolves, in the proxy tests). */
+  dnsNames?: readonly string[];
   /** Delivery of repository notifications (`notifications.ts`). */
   notifications?: NotificationDeliveryOptions;
 }
@@ -166,7 +168,7 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
   const ca = await createCertificateAuthority({ commonName: "quay-world-ca" });
   const serving = await issueServingCertificate(ca, {
     commonName: "localhost",
-    dnsNames: ["localhost"],
+    dnsNames: ["localhost", ...(options.dnsNames ?? [])],
     ipAddresses: ["127.0.0.1"],
   });
 
