@@ -139,6 +139,22 @@ function parseRetryAfter(value: string | null): number | undefined {
 
 const enc = encodeURIComponent;
 
+/** `true` once the call succeeded; `false` for Quay's 400 "No repository notification found". */
+async function noneFoundAsFalse(call: Promise<unknown>): Promise<boolean> {
+  try {
+    await call;
+    return true;
+  } catch (error) {
+    if (
+      error instanceof QuayApiError && error.status === 400 &&
+      /no repository notification found/i.test(error.message)
+    ) {
+      return false;
+    }
+    throw error;
+  }
+}
+
 /** A Quay API client for one Quay instance and token. */
 export class QuayClient {
   readonly #options: QuayClientOptions;
@@ -375,17 +391,11 @@ export class QuayClient {
 
   /** `DELETE /repository/{org}/{repo}/notification/{uuid}`; `false` when there was none (Quay answers 400). */
   async deleteRepositoryNotification(org: string, repo: string, uuid: string): Promise<boolean> {
-    const route = "DELETE /api/v1/repository/{org}/{repo}/notification/{uuid}";
-    const r = await this.#call({
+    return await noneFoundAsFalse(this.#call({
       method: "DELETE",
       path: `/api/v1/repository/${enc(org)}/${enc(repo)}/notification/${enc(uuid)}`,
-      route,
-      accept: [400, 404],
-    });
-    if (r.status === 400 && !/no repository notification found/i.test(r.detail)) {
-      throw this.#error(r.status, route, r.detail, r.errorType);
-    }
-    return r.status < 300;
+      route: "DELETE /api/v1/repository/{org}/{repo}/notification/{uuid}",
+    }));
   }
 
   /**
@@ -393,17 +403,11 @@ export class QuayClient {
    * delivering a notification after 3 failed deliveries until this is called.
    */
   async resetRepositoryNotificationFailures(org: string, repo: string, uuid: string): Promise<boolean> {
-    const route = "POST /api/v1/repository/{org}/{repo}/notification/{uuid}";
-    const r = await this.#call({
+    return await noneFoundAsFalse(this.#call({
       method: "POST",
       path: `/api/v1/repository/${enc(org)}/${enc(repo)}/notification/${enc(uuid)}`,
-      route,
-      accept: [400, 404],
-    });
-    if (r.status === 400 && !/no repository notification found/i.test(r.detail)) {
-      throw this.#error(r.status, route, r.detail, r.errorType);
-    }
-    return r.status < 300;
+      route: "POST /api/v1/repository/{org}/{repo}/notification/{uuid}",
+    }));
   }
 
   #error(
