@@ -224,6 +224,31 @@ Deno.test({
       }, 10_000);
       assert.equal(repaired.config.url, notification.config.url);
 
+      // Rotation: deleting the Secret makes a new secret; every URL moves, the old one is refused.
+      await b.kube.ok("DELETE", "/api/v1/namespaces/quay-bridge/secrets/quay-bridge-notifications-quay");
+      const rotated = await until("the notification moved to the new secret", async () => {
+        const list = await ours(b, "app");
+        return list.length === 1 && list[0]?.config.url !== notification.config.url ? list[0] : undefined;
+      }, 10_000);
+      assert.ok(rotated.config.url.startsWith(`${base}/quay-notifications/quay/${ORG}/app/`));
+      const probe = Deno.createHttpClient({ caCerts: [ca] });
+      try {
+        const old = await fetch(notification.config.url, {
+          method: "POST",
+          client: probe,
+          body: JSON.stringify({
+            repository: `${ORG}/app`,
+            namespace: ORG,
+            name: "app",
+            updated_tags: ["v1"],
+          }),
+        });
+        await old.body?.cancel();
+        assert.equal(old.status, 401);
+      } finally {
+        probe.close();
+      }
+
       // The ImageStream deleted, its repository retained (the default policy): the notification goes.
       await until("web's notification", async () => (await ours(b, "web")).length === 1);
       await b.kube.ok("DELETE", `/apis/image.openshift.io/v1/namespaces/${NS}/imagestreams/app`);
