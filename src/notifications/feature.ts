@@ -117,10 +117,15 @@ export class NotificationFeature {
     });
   }
 
-  /** Starts the Secrets cache; resolves when it has listed once. */
+  /** Starts the Secrets cache; resolves when it has listed once (or `signal` aborted). */
   async start(signal: AbortSignal): Promise<void> {
     this.#run = this.secrets.run(signal);
-    await this.secrets.ready;
+    // A shutdown during start-up must not wait for a list that will never complete.
+    const aborted = new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    await Promise.race([this.secrets.ready, aborted]);
   }
 
   /** This replica leads: reconcile every namespace's notifications. */
