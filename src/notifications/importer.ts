@@ -16,7 +16,7 @@ import { IMAGE_STREAM_IMPORTS, IMAGE_STREAMS, type KubeObject } from "../kube/re
 import type { Logger } from "../log.ts";
 import { organizationName } from "../names.ts";
 import type { EventSink } from "../controller/events.ts";
-import { type Action, AWAIT_CHANGE, requeueAfter } from "../controller/queue.ts";
+import { type Action, AWAIT_CHANGE } from "../controller/queue.ts";
 
 /** A queued import. */
 export interface TagKey {
@@ -128,8 +128,11 @@ export async function reconcileTagImport(ctx: ImportContext, key: string): Promi
           "ImportFailed",
           `Importing ${from} failed: ${failure}`,
         );
-        ctx.logger.warn("import after push failed", { tag: key, image: from, reason: failure });
-        return requeueAfter(30_000);
+        // Retried with the queue's backoff (a Quay hiccup passes; a vanished image waits for the next push).
+        throw new KubeApiError(`Import of ${from} into ${k.namespace}/${k.imageStream} failed: ${failure}`, {
+          status: 503,
+          statusReason: "ImportFailed",
+        });
       }
       ctx.events.emit(
         { ...target, uid: stream.metadata.uid },

@@ -73,7 +73,7 @@ Deno.test({
       // `app` tracks tag v1 only (a spec tag); `all` tracks nothing yet.
       await b.kube.ok("POST", `/apis/image.openshift.io/v1/namespaces/${NS}/imagestreams`, {
         metadata: { name: "app" },
-        spec: { tags: [{ name: "v1" }] },
+        spec: { tags: [{ name: "v1" }, { name: "ghost" }] },
       });
       await b.kube.ok("POST", `/apis/image.openshift.io/v1/namespaces/${NS}/imagestreams`, {
         metadata: { name: "web" },
@@ -201,6 +201,18 @@ Deno.test({
           const burstImports = (b.kubeWorld.requestCounts()[IMPORTS] ?? 0) - importsBefore;
           assert.ok(burstImports >= 1 && burstImports <= 2, `${burstImports} imports for a burst of 20`);
           assert.equal(await statusTag(b, "app", "v1"), image);
+
+          // A tracked tag Quay does not hold (a forged but authenticated delivery, or a tag deleted
+          // since): the import fails, a Warning Event says so, nothing is written.
+          assert.equal(await post(valid, { ...event, updated_tags: ["ghost"] }), 202);
+          type Ev = { reason: string; type: string; message: string };
+          await until("an ImportFailed Event", async () => {
+            const events = await b.kube.ok("GET", `/api/v1/namespaces/${NS}/events`);
+            return events.items.some((e: Ev) =>
+              e.reason === "ImportFailed" && e.type === "Warning" && e.message.includes(`${ORG}/app:ghost`)
+            );
+          });
+          assert.equal(await statusTag(b, "app", "ghost"), undefined);
         } finally {
           direct.close();
         }
