@@ -100,6 +100,9 @@ Deno.test({
         credentialsSecret: { namespace: "quay-bridge", name: "real-quay", key: "token" },
         quayHostname: real.url,
         caBundle: real.caPem,
+        // Only the test's namespace: the operator's own namespace must not become an organization
+        // in the shared Quay.
+        allowlistNamespaces: [ns],
         notifications: { url: notifyBase },
       });
       await b.startOperator();
@@ -196,8 +199,13 @@ Deno.test({
       await b.close();
       forwardClient?.close();
       await forwarder.shutdown();
-      // The real Quay is shared: remove what this test made.
+      // The real Quay is shared: remove what this test made (and check nothing else was made).
       await quay("DELETE", `/api/v1/organization/${org}`).catch(() => {});
+      const left = await quay("GET", "/api/v1/superuser/organizations/").catch(() => undefined);
+      const strays = ((left?.json?.organizations ?? []) as { name: string }[])
+        .map((o) => o.name).filter((name) => name.startsWith(`${clusterId}_`));
+      for (const name of strays) await quay("DELETE", `/api/v1/organization/${name}`).catch(() => {});
+      assert.deepEqual(strays, [], "organizations left in the shared Quay");
       quayClient.close();
     }
   },
