@@ -85,6 +85,9 @@ export const SPEC_DESCRIPTORS: Record<string, { displayName: string; xDescriptor
       "urn:alm:descriptor:com.tectonic.ui:select:Retain",
     ],
   },
+  notifications: { displayName: "Quay push notifications", xDescriptors: [ADVANCED] },
+  "notifications.url": { displayName: "Notification receiver URL", xDescriptors: [TEXT, ADVANCED] },
+  "notifications.importAllTags": { displayName: "Import all pushed tags", xDescriptors: [BOOLEAN, ADVANCED] },
   repositoryDeletionPolicy: {
     displayName: "Repository deletion policy",
     xDescriptors: [

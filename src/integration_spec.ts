@@ -7,6 +7,7 @@
  */
 import { type LabelSelector, matchesLabelSelector, validateLabelSelector } from "./kube/labels.ts";
 import { isValidObjectName, isValidQuayNamespace } from "./names.ts";
+import { type NotificationSettings, parseNotificationSettings } from "./notifications/settings.ts";
 
 /** Group/version of the current API. */
 export const API_V1 = "quay.redhat.com/v1";
@@ -63,6 +64,8 @@ export interface Integration {
   readonly serviceAccounts: readonly { readonly name: string; readonly role: QuayRole }[];
   readonly organizationDeletionPolicy: "Delete" | "Retain";
   readonly repositoryDeletionPolicy: "Delete" | "Retain";
+  /** `spec.notifications` (v1 only): Quay push notifications; `undefined` when off. */
+  readonly notifications?: NotificationSettings | undefined;
 }
 
 /** One thing wrong with a QuayIntegration. */
@@ -264,6 +267,11 @@ export function parseIntegration(object: QuayIntegrationObject): ParsedIntegrati
     problems,
   );
 
+  const notifications = legacy
+    ? { ok: true as const, settings: undefined }
+    : parseNotificationSettings(spec.notifications);
+  if (!notifications.ok) problems.push({ reason: "InvalidNotifications", message: notifications.message });
+
   if (problems.length > 0 || !credentialsSecret || !host.ok) return { ok: false, name, problems };
   return {
     ok: true,
@@ -286,6 +294,7 @@ export function parseIntegration(object: QuayIntegrationObject): ParsedIntegrati
       serviceAccounts: Object.freeze(serviceAccounts),
       organizationDeletionPolicy,
       repositoryDeletionPolicy,
+      notifications: notifications.ok ? notifications.settings : undefined,
     }),
   };
 }

@@ -26,7 +26,7 @@ import { MANAGED_BY, MANAGED_BY_LABEL } from "./names.ts";
 import type { QuayCallObserver } from "./quay/client.ts";
 import { type BuildContext, reconcileBuild } from "./controller/build_controller.ts";
 import { Controller } from "./controller/controller.ts";
-import { cacheFeeds, subscribe } from "./controller/triggers.ts";
+import { cacheFeeds, sameNamespaceFacts, subscribe } from "./controller/triggers.ts";
 import { CredentialsController } from "./controller/credentials_controller.ts";
 import { EventRecorder, type EventSink } from "./controller/events.ts";
 import { IntegrationRegistry } from "./controller/integration_registry.ts";
@@ -85,7 +85,14 @@ export interface OperatorOptions {
   observers?: OperatorObservers;
   /** Replaces the Event recorder (tests). */
   events?: EventSink;
+  /** Told of cache changes other features react to (Quay push notifications). */
+  onCacheChange?: (change: CacheChange) => void;
 }
+
+/** A cache change: a namespace, an ImageStream added or removed in `namespace`, or an integration. */
+export type CacheChange =
+  | { readonly kind: "namespace" | "imageStream"; readonly namespace: string }
+  | { readonly kind: "integration" };
 
 /** A controller that joins the leader gate from outside the operator (the webhook certificates). */
 export interface LeaderFollower {
@@ -270,9 +277,23 @@ export class Operator {
       integrationChanged: (key, current) => {
         if (!this.registry.set(key, current)) return false;
         this.#configure();
+        options.onCacheChange?.({ kind: "integration" });
         return true;
       },
     });
+    // Features outside the namespace decision (Quay push notifications) hear of the same changes.
+    const onCacheChange = options.onCacheChange;
+    if (onCacheChange) {
+      feeds.namespaces.on((key, current, previous) => {
+        if (current && previous && sameNamespaceFacts(current, previous)) return;
+        onCacheChange({ kind: "namespace", namespace: key });
+      });
+      feeds.imageStreams.on((_key, current, previous) => {
+        if (current && previous) return; // status updates (imports) change no repository
+        const namespace = (current ?? previous)?.namespace;
+        if (namespace) onCacheChange({ kind: "imageStream", namespace });
+      });
+    }
   }
 
   /** Aborted when the operator stops. */

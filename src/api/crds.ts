@@ -120,6 +120,23 @@ const V1_SPEC: Schema = {
       enum: ["Retain", "Delete"],
       default: "Retain",
     }),
+    notifications: {
+      type: "object",
+      description:
+        "Quay push notifications: a push to a managed repository is imported into its ImageStream " +
+        "at once (docs/notifications.md). Off when absent.",
+      required: ["url"],
+      properties: {
+        url: str(
+          "Where Quay reaches quay-bridge's notification receiver (usually a Route to the webhook Service): " +
+            "https://host[:port], no path.",
+          { pattern: "^https?://[^/?#]+/?$" },
+        ),
+        importAllTags: bool("Import every pushed tag, not only the tags the ImageStream already has.", {
+          default: false,
+        }),
+      },
+    },
   },
 };
 

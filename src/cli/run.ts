@@ -10,6 +10,7 @@ import type { Config } from "../config.ts";
 import { messageOf } from "../errors.ts";
 import { KubeClient, loadKubeConnection } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
+import { NotificationFeature } from "../notifications/feature.ts";
 import { Operator } from "../operator.ts";
 import { LeaderElector } from "../ops/leader.ts";
 import { type Labels, Metrics } from "../ops/metrics.ts";
@@ -98,9 +99,19 @@ async function runStarted(options: RunOptions): Promise<number> {
     onCall: ({ verb, resource, status }) =>
       metrics.kubeRequests.inc({ verb, resource, code: String(status) }),
   });
+  const queueObserver = (name: string) => ({
+    reconciled: ({ durationMs, error }: { durationMs: number; error?: unknown }) => {
+      metrics.reconciles.inc({ queue: name, result: error ? "error" : "success" });
+      if (error) metrics.reconcileErrors.inc({ queue: name });
+      metrics.reconcileDuration.observe({ queue: name }, durationMs / 1000);
+    },
+    depth: (pending: number) => metrics.queueDepth.set({ queue: name }, pending),
+  });
+  let notifications: NotificationFeature | undefined = undefined;
   const operator = new Operator({
     kube,
     logger,
+    onCacheChange: (change) => notifications?.onCacheChange(change),
     settings: {
       resyncMs: config.resyncMs,
       deletionBudgetMs: config.deletionBudgetMs,
@@ -113,17 +124,23 @@ async function runStarted(options: RunOptions): Promise<number> {
         metrics.quayRequests.inc({ route, code: String(status) });
         metrics.quayLatency.observe({ route }, durationMs / 1000);
       },
-      queue: (name) => ({
-        reconciled: ({ durationMs, error }) => {
-          metrics.reconciles.inc({ queue: name, result: error ? "error" : "success" });
-          if (error) metrics.reconcileErrors.inc({ queue: name });
-          metrics.reconcileDuration.observe({ queue: name }, durationMs / 1000);
-        },
-        depth: (pending) => metrics.queueDepth.set({ queue: name }, pending),
-      }),
+      queue: queueObserver,
     },
   });
   started.operator = operator;
+  // Quay push notifications: the receiver is served by the webhook server (docs/notifications.md).
+  notifications = new NotificationFeature({
+    kube,
+    logger,
+    events: operator.events,
+    registry: operator.registry,
+    namespaces: () => operator.namespaces,
+    imageStreams: () => operator.imageStreams,
+    operatorNamespace: config.namespace,
+    resyncMs: config.resyncMs,
+    queueObserver,
+    onRequest: (result) => metrics.notificationDeliveries.inc({ result }),
+  });
 
   let webhook: WebhookHandle | undefined;
   let ops: Deno.HttpServer | undefined;
@@ -154,6 +171,7 @@ async function runStarted(options: RunOptions): Promise<number> {
   try {
     logger.info("starting", { version: VERSION, namespace: config.namespace, identity: config.podName });
     await operator.start();
+    await notifications.start(signal);
     if (config.webhookMode !== "off") {
       try {
         webhook = await startWebhook({
@@ -163,6 +181,7 @@ async function runStarted(options: RunOptions): Promise<number> {
           logger,
           metrics,
           signal,
+          notifications,
         });
       } catch (error) {
         throw error instanceof CertificateError && config.webhookMode === "files"
@@ -176,6 +195,7 @@ async function runStarted(options: RunOptions): Promise<number> {
     if (!config.leaderElect) {
       metrics.isLeader.set({}, 1);
       operator.lead();
+      notifications.lead();
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
       return 0;
     }
@@ -193,10 +213,11 @@ async function runStarted(options: RunOptions): Promise<number> {
     if (!await elector.acquire(signal)) return 0;
     metrics.isLeader.set({}, 1);
     operator.lead();
+    notifications.lead();
     // Shutdown stops the queues first, then the Lease is released (hold() releases on abort).
     const stopping = new AbortController();
     signal.addEventListener("abort", async () => {
-      await operator.stop();
+      await Promise.all([operator.stop(), notifications.stop()]);
       stopping.abort();
     }, { once: true });
     const result = await elector.hold(stopping.signal);
@@ -211,6 +232,7 @@ async function runStarted(options: RunOptions): Promise<number> {
     logger.error("operator failed", { error: messageOf(error) });
     return 1;
   } finally {
+    await notifications.stop().catch(() => {});
     await operator.stop().catch(() => {});
     await webhook?.close().catch(() => {});
     // After a start-up failure the signal never aborts: the ops server is shut down here.

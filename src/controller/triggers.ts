@@ -99,7 +99,7 @@ export function subscribe(feeds: CacheFeeds, to: Triggered): void {
 }
 
 /** True when nothing the planner reads from the namespace changed. */
-function sameNamespaceFacts(a: NamespaceView, b: NamespaceView): boolean {
+export function sameNamespaceFacts(a: NamespaceView, b: NamespaceView): boolean {
   return a.deleting === b.deleting && JSON.stringify(a.finalizers) === JSON.stringify(b.finalizers) &&
     JSON.stringify(a.labels) === JSON.stringify(b.labels) &&
     a.annotations[PROJECT_READY_ANNOTATION] === b.annotations[PROJECT_READY_ANNOTATION];

@@ -135,6 +135,10 @@ export class Metrics {
     LATENCY_BUCKETS,
   );
   readonly isLeader = new Gauge("quay_bridge_leader", "1 while this replica leads.");
+  readonly notificationDeliveries = new Counter(
+    "quay_bridge_notification_deliveries_total",
+    "Quay push notifications received, by result (queued, ignored, unauthorized, invalid, too_large, throttled, not_found, error).",
+  );
   readonly quayReachable: Gauge;
   readonly managedNamespaces: Gauge;
   readonly #started = Date.now() / 1000;
@@ -179,6 +183,7 @@ export class Metrics {
       this.admissions,
       this.admissionLatency,
       this.isLeader,
+      this.notificationDeliveries,
       this.quayReachable,
       this.managedNamespaces,
     ];
