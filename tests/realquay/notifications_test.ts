@@ -155,15 +155,15 @@ Deno.test({
       const delivery = deliveries.find((d) => d.at >= started);
       assert.ok(delivery, "Quay delivered the repo_push notification");
       assert.equal(delivery.status, 202);
-      console.log(
+      Deno.stdout.writeSync(new TextEncoder().encode(
         `real Quay: push ${pushedAt - started} ms; Quay's delivery ${
           delivery.at - pushedAt
         } ms after the push ` +
           `(its worker polls every 10 s); tag in the ImageStream ${
             importedAt - pushedAt
           } ms after the push ` +
-          `(${importedAt - delivery.at} ms after the delivery: the import pulls the manifest from Quay)`,
-      );
+          `(${importedAt - delivery.at} ms after the delivery: the import pulls the manifest from Quay)\n`,
+      ));
       // Bounded by the notification worker's 10 s poll period (plus its own processing).
       assert.ok(delivery.at - pushedAt <= 12_000, `delivered ${delivery.at - pushedAt} ms after the push`);
 
