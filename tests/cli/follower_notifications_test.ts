@@ -101,9 +101,11 @@ Deno.test("a delivery to the follower is authenticated and imported there", asyn
       const tag = (is.status?.tags ?? []).find((t: { tag: string }) => t.tag === "v1");
       return tag?.items?.[0]?.image === pushed.digest;
     }, 20_000);
-    assert.ok(
-      replicas[follower]?.lines.some((l) => l.includes("image imported after push")),
-      "the follower logged the import",
+    // Its log line may reach us after the ImageStream does (the pipe is read asynchronously).
+    await until(
+      "the follower to log the import",
+      () => replicas[follower]?.lines.some((l) => l.includes("image imported after push")) || undefined,
+      10_000,
     );
   } finally {
     for (const r of replicas) r.kill("SIGTERM");
