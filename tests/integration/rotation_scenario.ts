@@ -122,7 +122,7 @@ export async function rotationScenario(
   const after = await until("every Secret holds a new token", async () => {
     const now = await secrets(t);
     return [...now].every(([sa, c]) => c.token !== before.get(sa)?.token) ? now : false;
-  }, 30_000);
+  }, 60_000);
   log(`rotation on request: all three Secrets rewritten in ${Date.now() - started} ms`);
   const robots = (await t.quay.ok("GET", `/api/v1/organization/${org}/robots?token=true`)).robots as {
     name: string;
@@ -166,7 +166,7 @@ export async function rotationScenario(
   // A restart rotates nothing: the request is answered and the interval (1h) is not due.
   await b.running?.stop();
   await b.startOperator(t.flags);
-  await synced(b, ns, { clusterId: t.clusterId });
+  await synced(b, ns, { clusterId: t.clusterId, timeoutMs: 60_000 });
   await passed(t);
   const restarted = await secrets(t);
   for (const [sa, c] of restarted) {
@@ -187,7 +187,7 @@ export async function rotationScenario(
   const third = await until("the builder's token rotated by the restarted operator", async () => {
     const now = await secrets(t);
     return now.get("builder")?.token !== after.get("builder")?.token ? now : false;
-  }, 30_000);
+  }, 60_000);
   await passed(t);
   for (const sa of ["default", "deployer"]) {
     assert.equal(third.get(sa)?.token, after.get(sa)?.token, `${sa} was not due`);
