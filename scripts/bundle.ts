@@ -78,6 +78,7 @@ export const SPEC_DESCRIPTORS: Record<string, { displayName: string; xDescriptor
   organizationPrefix: { displayName: "Organization prefix", xDescriptors: [TEXT, ADVANCED] },
   scheduledImageStreamImport: { displayName: "Scheduled ImageStream import", xDescriptors: [BOOLEAN] },
   serviceAccounts: { displayName: "Service account roles", xDescriptors: [ADVANCED] },
+  credentialRotation: { displayName: "Robot credential rotation", xDescriptors: [ADVANCED] },
   organizationDeletionPolicy: {
     displayName: "Organization deletion policy",
     xDescriptors: [

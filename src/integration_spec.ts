@@ -66,6 +66,8 @@ export interface Integration {
   readonly repositoryDeletionPolicy: "Delete" | "Retain";
   /** `spec.notifications` (v1 only): Quay push notifications; `undefined` when off. */
   readonly notifications?: NotificationSettings | undefined;
+  /** Robot tokens are regenerated this often (`spec.credentialRotation`); undefined: only on request. */
+  readonly credentialRotation?: { readonly intervalMs: number } | undefined;
 }
 
 /** One thing wrong with a QuayIntegration. */
@@ -204,6 +206,43 @@ function policy<T extends string>(
   return fallback;
 }
 
+/** The shortest rotation interval accepted: rotating more often only multiplies broken pulls. */
+export const MIN_ROTATION_INTERVAL_MS = 60_000;
+
+/**
+ * Parses a Kubernetes duration as `metav1.Duration` writes it (`720h`, `1h30m`, `90s`); undefined
+ * for anything else.
+ */
+export function parseKubeDuration(text: string): number | undefined {
+  const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1 };
+  if (!/^(\d+(\.\d+)?(h|ms|m|s))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)) {
+    total += Number(m[1]) * (units[m[2] ?? ""] ?? 0);
+  }
+  return Math.round(total);
+}
+
+function parseCredentialRotation(
+  value: unknown,
+  problems: IntegrationProblem[],
+): Integration["credentialRotation"] {
+  if (value === undefined || value === null) return undefined;
+  const raw = typeof value === "object" && !Array.isArray(value)
+    ? (value as Record<string, unknown>).interval
+    : undefined;
+  const intervalMs = typeof raw === "string" ? parseKubeDuration(raw.trim()) : undefined;
+  if (intervalMs === undefined || intervalMs < MIN_ROTATION_INTERVAL_MS) {
+    problems.push({
+      reason: "InvalidCredentialRotation",
+      message: `spec.credentialRotation.interval must be a duration of at least 1m such as 720h` +
+        (typeof raw === "string" ? `, got "${raw}"` : ""),
+    });
+    return undefined;
+  }
+  return Object.freeze({ intervalMs });
+}
+
 /** Parses either served form into an {@linkcode Integration}, or the problems that prevent it. */
 export function parseIntegration(object: QuayIntegrationObject): ParsedIntegration {
   const name = object.metadata?.name ?? "";
@@ -271,6 +310,8 @@ export function parseIntegration(object: QuayIntegrationObject): ParsedIntegrati
     ? { ok: true as const, settings: undefined }
     : parseNotificationSettings(spec.notifications);
   if (!notifications.ok) problems.push({ reason: "InvalidNotifications", message: notifications.message });
+  // A v1 field: the predecessor's API has no rotation.
+  const credentialRotation = legacy ? undefined : parseCredentialRotation(spec.credentialRotation, problems);
 
   if (problems.length > 0 || !credentialsSecret || !host.ok) return { ok: false, name, problems };
   return {
@@ -295,6 +336,7 @@ export function parseIntegration(object: QuayIntegrationObject): ParsedIntegrati
       organizationDeletionPolicy,
       repositoryDeletionPolicy,
       notifications: notifications.ok ? notifications.settings : undefined,
+      credentialRotation,
     }),
   };
 }

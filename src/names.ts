@@ -27,6 +27,13 @@ export const FIELD_MANAGER = "quay-bridge";
 /** Event source component. */
 export const COMPONENT = "quay-bridge";
 
+/** A namespace annotation: a new value asks for its robots' tokens to be rotated now. */
+export const ROTATE_ANNOTATION = "quay.redhat.com/rotate-credentials";
+/** A robot Secret's annotation: when the token it holds was issued (RFC 3339); rotation counts from it. */
+export const ROTATED_AT_ANNOTATION = "quay.redhat.com/credentials-rotated-at";
+/** A robot Secret's annotation: the value of {@linkcode ROTATE_ANNOTATION} its token already answers. */
+export const ROTATION_HANDLED_ANNOTATION = "quay.redhat.com/rotate-credentials-handled";
+
 /** Build annotation base (current) and the predecessor's, which is read too. */
 export const ANNOTATION_BASE = "quay-registry-operator.quay.redhat.com";
 export const LEGACY_ANNOTATION_BASE = "quay-registry-operator.redhatcop.redhat.io";

@@ -137,6 +137,17 @@ const V1_SPEC: Schema = {
         }),
       },
     },
+    credentialRotation: {
+      type: "object",
+      description: "Regenerate every robot's token this often and update its Secret in place. " +
+        "A namespace annotated quay.redhat.com/rotate-credentials rotates at once, with or without it.",
+      required: ["interval"],
+      properties: {
+        interval: str("At least 1m, e.g. 720h. Each namespace rotates within the last tenth of it.", {
+          pattern: "^([0-9]+(\\.[0-9]+)?(h|ms|m|s))+$",
+        }),
+      },
+    },
   },
 };
 

@@ -12,6 +12,8 @@ import { KubeClient, loadKubeConnection } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
 import { NotificationFeature } from "../notifications/feature.ts";
 import { Operator } from "../operator.ts";
+import { rotatedAtOf } from "../controller/rotation_plan.ts";
+import type { SecretView } from "../controller/views.ts";
 import { LeaderElector } from "../ops/leader.ts";
 import { type Labels, Metrics } from "../ops/metrics.ts";
 import { createOpsApp } from "../ops/server.ts";
@@ -64,6 +66,7 @@ async function runStarted(options: RunOptions): Promise<number> {
   const metrics = new Metrics({
     namespaces: () => namespacesByState(started.operator),
     quayReachable: () => quayReachability(started.operator),
+    credentialAge: () => credentialAges(started.operator?.secrets.values() ?? [], Date.now()),
   });
   configureProxy(config.proxy);
   let connection;
@@ -253,6 +256,17 @@ function namespacesByState(operator: Operator | undefined): [Labels, number][] {
   const counts = new Map<string, number>();
   for (const o of operator?.outcomes.values() ?? []) counts.set(o.state, (counts.get(o.state) ?? 0) + 1);
   return [...counts].map(([state, n]) => [{ state }, n]);
+}
+
+/** The oldest robot token's age per namespace, from the Secrets' `credentials-rotated-at`. */
+function credentialAges(secrets: Iterable<SecretView>, now: number): [Labels, number][] {
+  const oldest = new Map<string, number>();
+  for (const secret of secrets) {
+    const at = rotatedAtOf(secret);
+    if (at === undefined) continue;
+    oldest.set(secret.namespace, Math.min(oldest.get(secret.namespace) ?? at, at));
+  }
+  return [...oldest].map(([namespace, at]) => [{ namespace }, Math.max(0, Math.round((now - at) / 1000))]);
 }
 
 /** From each QuayIntegration's `QuayReachable` condition in the caches (Unknown is left out). */

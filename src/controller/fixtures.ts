@@ -115,6 +115,7 @@ export class FixtureCaches implements NamespaceCaches {
     name: string,
     dockerConfig = "e30=",
     type = "kubernetes.io/dockerconfigjson",
+    annotations: Record<string, string> = {},
   ): this {
     this.secretMap.set(`${namespace}/${name}`, {
       namespace,
@@ -123,6 +124,7 @@ export class FixtureCaches implements NamespaceCaches {
       type,
       dockerConfig,
       labels: {},
+      annotations,
     });
     return this;
   }
@@ -281,6 +283,18 @@ export class ScriptedQuay extends Script implements QuayPort {
     return this.#do("createRobot", [org, shortName, description], (): QuayRobot => {
       const o = this.#org(org);
       const token = o.robots.get(shortName) ?? `tok-${shortName}`;
+      o.robots.set(shortName, token);
+      return { name: `${org}+${shortName}`, token };
+    });
+  }
+  regenerateRobotToken(org: string, shortName: string) {
+    return this.#do("regenerateRobotToken", [org, shortName], (): QuayRobot => {
+      const o = this.#org(org);
+      const old = o.robots.get(shortName);
+      if (old === undefined) {
+        throw new TerminalError(`no robot ${org}+${shortName}`, { reason: "FixtureError" });
+      }
+      const token = `${old}-r`;
       o.robots.set(shortName, token);
       return { name: `${org}+${shortName}`, token };
     });

@@ -236,6 +236,8 @@ async function applyCluster(
       name: change.secret,
       dockerConfig: dockerConfig(change.registryHost, change.robot, token),
       integration: change.integration,
+      rotatedAt: change.rotatedAt,
+      rotationHandled: change.rotationHandled,
     };
     if (change.kind === "updateSecret") {
       await ctx.kube.updateSecret(secret, change.resourceVersion);

@@ -19,13 +19,16 @@ import {
   organizationName,
   PROJECT_READY_ANNOTATION,
   robotFullName,
+  robotSecretName,
+  ROTATE_ANNOTATION,
 } from "../names.ts";
 import type { EventTarget, EventType } from "./events.ts";
 import { namespaceTarget } from "./events.ts";
 import type { CredentialsState, Resolution } from "./integration_registry.ts";
 import { type DesiredOrganization, type KnownOrganization, planQuay, type QuayChange } from "./quay_plan.ts";
 import type { ImageStreamView, NamespaceView, SecretView, ServiceAccountView } from "./views.ts";
-import { type ClusterChange, planCluster } from "./cluster_plan.ts";
+import { type ClusterChange, planCluster, secretHolds } from "./cluster_plan.ts";
+import { planRotation, type RotationPlan } from "./rotation_plan.ts";
 
 /** How a namespace stands (status counts, the webhook, `plan`). */
 export interface NamespaceOutcome {
@@ -380,17 +383,57 @@ export function planNamespace(facts: NamespaceFacts, known: KnownOrganization | 
   if (!known) throw new Error("A namespace to sync is planned with its Quay mirror");
   const { integration, organization } = decision;
   const desired = desiredOrganization(integration, organization, facts.imageStreams);
-  const quay = planQuay(desired, known);
-  const cluster = planCluster(integration, organization, known, facts);
+  const rotation = rotationOf(facts, integration, desired, known);
+  const planned = planQuay(desired, known);
+  // Rotations right after the robots are in place (the order `quay_sync.ts` applies them in).
+  const first = planned.filter((c) => c.kind === "createOrganization" || c.kind === "createRobot");
+  const quay: QuayChange[] = [
+    ...first,
+    ...rotation.rotations.map(({ robot, reason }) => ({ kind: "rotateRobot" as const, robot, reason })),
+    ...planned.slice(first.length),
+  ];
+  const cluster = planCluster(integration, organization, known, facts, {
+    rotating: new Set(rotation.rotations.map((r) => r.robot.shortName)),
+    requested: facts.namespace?.annotations[ROTATE_ANNOTATION],
+    stamp: integration.credentialRotation !== undefined,
+    now: facts.now,
+  });
   const age = facts.now - known.observedAt;
+  const untilResync = facts.settings.resyncMs - age;
+  const untilDue = rotation.nextDueAt === undefined ? Infinity : rotation.nextDueAt - facts.now;
   return {
     outcome: { ...decision.outcome, repositories: desired.repositories.size },
     finalizer: decision.finalizer,
     quay,
     cluster,
     events: decision.events,
-    requeue: { kind: "after", ms: Math.max(1_000, facts.settings.resyncMs - age) },
+    requeue: { kind: "after", ms: Math.max(1_000, Math.min(untilResync, untilDue)) },
     integrationKey: decision.key,
     organization,
   };
+}
+
+/** Which robots' tokens rotate in this pass (`rotation_plan.ts`), from the Secrets and the mirror. */
+function rotationOf(
+  facts: NamespaceFacts,
+  integration: Integration,
+  desired: DesiredOrganization,
+  known: KnownOrganization,
+): RotationPlan {
+  const name = facts.namespace?.name ?? "";
+  return planRotation(
+    {
+      namespace: name,
+      requested: facts.namespace?.annotations[ROTATE_ANNOTATION],
+      intervalMs: integration.credentialRotation?.intervalMs,
+      resyncMs: facts.settings.resyncMs,
+      now: facts.now,
+    },
+    desired.robots.map((robot) => {
+      const secret = facts.secrets.get(robotSecretName(robot.shortName, integration.clusterId));
+      const inSync = known.robots.has(robot.shortName) &&
+        secretHolds(secret, integration.registryHost, robot.fullName, known.robots.get(robot.shortName));
+      return { robot, secret, inSync };
+    }),
+  );
 }

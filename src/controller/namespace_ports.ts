@@ -11,7 +11,14 @@
 import { ConflictError, KubeApiError, TerminalError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { NAMESPACES, SECRETS, SERVICE_ACCOUNTS } from "../kube/resources.ts";
-import { FINALIZER, LEGACY_FINALIZER, MANAGED_BY, MANAGED_BY_LABEL } from "../names.ts";
+import {
+  FINALIZER,
+  LEGACY_FINALIZER,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  ROTATED_AT_ANNOTATION,
+  ROTATION_HANDLED_ANNOTATION,
+} from "../names.ts";
 import type { QuayClient } from "../quay/client.ts";
 import type { NamespaceView, ServiceAccountView } from "./views.ts";
 
@@ -24,6 +31,7 @@ export type QuayPort = Pick<
   | "listRobots"
   | "getRobot"
   | "createRobot"
+  | "regenerateRobotToken"
   | "listPrototypes"
   | "createPrototype"
   | "updatePrototype"
@@ -41,6 +49,10 @@ export interface RobotSecret {
   readonly dockerConfig: string;
   /** The QuayIntegration it belongs to (an annotation). */
   readonly integration: string;
+  /** When its token was issued (RFC 3339, an annotation rotation counts from). */
+  readonly rotatedAt: string;
+  /** The namespace's rotation request its token answers (an annotation), if any. */
+  readonly rotationHandled?: string | undefined;
 }
 
 /** The Kubernetes writes a namespace reconcile makes. */
@@ -68,7 +80,13 @@ function secretObject(secret: RobotSecret, resourceVersion?: string) {
       name: secret.name,
       namespace: secret.namespace,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY },
-      annotations: { "quay.redhat.com/integration": secret.integration },
+      annotations: {
+        "quay.redhat.com/integration": secret.integration,
+        [ROTATED_AT_ANNOTATION]: secret.rotatedAt,
+        ...(secret.rotationHandled === undefined
+          ? {}
+          : { [ROTATION_HANDLED_ANNOTATION]: secret.rotationHandled }),
+      },
       ...(resourceVersion ? { resourceVersion } : {}),
     },
     type: "kubernetes.io/dockerconfigjson",

@@ -141,11 +141,12 @@ export class Metrics {
   );
   readonly quayReachable: Gauge;
   readonly managedNamespaces: Gauge;
+  readonly credentialAge: Gauge;
   readonly #started = Date.now() / 1000;
 
   /**
    * `collectors` compute gauges at scrape time from the operator's state, so they can never go
-   * stale: per-integration Quay reachability and namespaces by sync state.
+   * stale: per-integration Quay reachability, namespaces by sync state and credential age.
    */
   constructor(collectors: MetricsCollectors = {}) {
     this.quayReachable = new Gauge(
@@ -157,6 +158,11 @@ export class Metrics {
       "quay_bridge_managed_namespaces",
       "Namespaces by sync state.",
       collectors.namespaces,
+    );
+    this.credentialAge = new Gauge(
+      "quay_bridge_credential_age_seconds",
+      "Age of the oldest robot token in each namespace's Secrets (since its credentials-rotated-at).",
+      collectors.credentialAge,
     );
   }
 
@@ -186,6 +192,7 @@ export class Metrics {
       this.notificationDeliveries,
       this.quayReachable,
       this.managedNamespaces,
+      this.credentialAge,
     ];
     const mem = Deno.memoryUsage();
     const process = [
@@ -207,6 +214,7 @@ export class Metrics {
 export interface MetricsCollectors {
   quayReachable?: () => Iterable<[Labels, number]>;
   namespaces?: () => Iterable<[Labels, number]>;
+  credentialAge?: () => Iterable<[Labels, number]>;
 }
 
 /** Content type of the exposition. */

@@ -265,6 +265,19 @@ export class QuayClient {
     return r.body as QuayRobot;
   }
 
+  /**
+   * `POST /organization/{org}/robots/{short}/regenerate`: a new token for the robot, returned with it.
+   * Quay invalidates the old token at once. An unknown robot or organization is a 400.
+   */
+  async regenerateRobotToken(org: string, shortName: string): Promise<QuayRobot> {
+    const r = await this.#call({
+      method: "POST",
+      path: `/api/v1/organization/${enc(org)}/robots/${enc(shortName)}/regenerate`,
+      route: "POST /api/v1/organization/{org}/robots/{robot}/regenerate",
+    });
+    return r.body as QuayRobot;
+  }
+
   /** `GET /organization/{org}/prototypes`; `undefined` when the organization does not exist. */
   async listPrototypes(org: string): Promise<QuayPrototype[] | undefined> {
     const r = await this.#call({
