@@ -172,6 +172,11 @@ export class ScriptedKube extends Script implements NamespaceKubePort {
   releaseFinalizer(ns: NamespaceView): Promise<void> {
     return this.#run(() => void this.finalizers.set(ns.name, false), "releaseFinalizer", ns.name);
   }
+  /** Deletion failure marks written, by namespace (ms since epoch). */
+  readonly deletionMarks = new Map<string, number>();
+  markDeletionFailing(ns: NamespaceView, since: number): Promise<void> {
+    return this.#run(() => void this.deletionMarks.set(ns.name, since), "markDeletionFailing", ns.name);
+  }
   createSecret(secret: RobotSecret): Promise<"created" | "adopted"> {
     return this.#run(
       () => {

@@ -53,7 +53,10 @@ export interface NamespaceFacts {
   readonly secrets: ReadonlyMap<string, SecretView>;
   /** The configured service accounts in the namespace, by name. */
   readonly serviceAccounts: ReadonlyMap<string, ServiceAccountView>;
-  /** Since when deleting the organization has failed (ms since epoch), if it has. */
+  /**
+   * Since when deleting the organization has failed (ms since epoch), if it has: from the Namespace's
+   * `quay.redhat.com/deletion-failing-since` annotation, so the budget survives restarts.
+   */
   readonly deletionFailingSince?: number | undefined;
   /** The last failure of deleting the organization. */
   readonly deletionError?: string | undefined;
@@ -319,7 +322,7 @@ function decideDeletion(facts: NamespaceFacts, ns: NamespaceView): Decision {
         message: `Gave up deleting Quay organization ${organization} after ${
           Math.round((facts.now - since) / 1000)
         } s (${
-          facts.deletionError ?? "no usable credentials"
+          facts.deletionError ?? "failing since before this process started"
         }); delete it in Quay by hand. The namespace is released.`,
       }],
     });

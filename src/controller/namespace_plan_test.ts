@@ -8,7 +8,7 @@ import { finalized, FixtureCaches, namespaceView } from "./fixtures.ts";
 import { readNamespaceFacts } from "./namespace_facts.ts";
 import { dockerConfig } from "./cluster_plan.ts";
 import { type NamespacePlan, planNamespace } from "./namespace_plan.ts";
-import { REPOSITORY_MARKER } from "../names.ts";
+import { DELETION_FAILING_SINCE_ANNOTATION, REPOSITORY_MARKER } from "../names.ts";
 import { type KnownOrganization, unknownOrganization } from "./quay_plan.ts";
 
 const SETTINGS = { resyncMs: 600_000, deletionBudgetMs: 300_000 };
@@ -261,6 +261,43 @@ const ROWS: Row[] = [
     caches: (c) => c.namespace(finalized(namespaceView("team", { deleting: true }))).integration("quay"),
     deletionFailure: { since: NOW - 300_000, error: "Quay answered 500" },
     expect: { state: undefined, finalizer: "release", quay: [], events: ["OrganizationLeftBehind"] },
+  },
+  {
+    name: "deleting, failing since before a restart (the Namespace's annotation) past the budget: released",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", {
+        deleting: true,
+        annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(NOW - 300_000).toISOString() },
+      }))).integration("quay"),
+    expect: { state: undefined, finalizer: "release", quay: [], events: ["OrganizationLeftBehind"] },
+  },
+  {
+    name: "deleting, the annotation is earlier than this process's memory: the annotation's budget counts",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", {
+        deleting: true,
+        annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(NOW - 400_000).toISOString() },
+      }))).integration("quay"),
+    deletionFailure: { since: NOW - 10_000, error: "Quay answered 500" },
+    expect: { state: undefined, finalizer: "release", quay: [], events: ["OrganizationLeftBehind"] },
+  },
+  {
+    name: "deleting, annotated failing within the budget: the organization is deleted again",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", {
+        deleting: true,
+        annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(NOW - 60_000).toISOString() },
+      }))).integration("quay"),
+    expect: { state: "Deleting", finalizer: "release", quay: ["deleteOrganization"] },
+  },
+  {
+    name: "deleting, an unreadable failing-since annotation is ignored",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", {
+        deleting: true,
+        annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: "yesterday" },
+      }))).integration("quay"),
+    expect: { state: "Deleting", finalizer: "release", quay: ["deleteOrganization"] },
   },
   {
     name: "deleting, no longer selected: released without touching Quay",

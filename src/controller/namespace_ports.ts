@@ -11,7 +11,13 @@
 import { ConflictError, KubeApiError, TerminalError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { NAMESPACES, SECRETS, SERVICE_ACCOUNTS } from "../kube/resources.ts";
-import { FINALIZER, LEGACY_FINALIZER, MANAGED_BY, MANAGED_BY_LABEL } from "../names.ts";
+import {
+  DELETION_FAILING_SINCE_ANNOTATION,
+  FINALIZER,
+  LEGACY_FINALIZER,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+} from "../names.ts";
 import type { QuayClient } from "../quay/client.ts";
 import type { NamespaceView, ServiceAccountView } from "./views.ts";
 
@@ -49,6 +55,11 @@ export interface NamespaceKubePort {
   addFinalizer(ns: NamespaceView): Promise<void>;
   /** Removes our finalizer and the predecessor's. */
   releaseFinalizer(ns: NamespaceView): Promise<void>;
+  /**
+   * Records on the deleting Namespace since when (ms since epoch) deleting its organization fails
+   * (annotation `quay.redhat.com/deletion-failing-since`), so the budget outlives this process.
+   */
+  markDeletionFailing(ns: NamespaceView, since: number): Promise<void>;
   /**
    * Creates the Secret. One of that name without our label (the predecessor's) is adopted when it
    * has the dockerconfigjson type: `"adopted"`. Any other type is a terminal `SecretConflict`.
@@ -125,6 +136,13 @@ export function kubeNamespacePort(kube: KubeClient): NamespaceKubePort {
         `Namespace ${ns.name}`,
         () => kube.patch(NAMESPACES, ns.name, ops, { patchType: "json" }),
       );
+    },
+
+    async markDeletionFailing(ns, since) {
+      // A merge patch of one annotation: nothing else on the Namespace can be overwritten by it.
+      await kube.patch(NAMESPACES, ns.name, {
+        metadata: { annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(since).toISOString() } },
+      }, { patchType: "merge" });
     },
 
     async createSecret(secret) {
