@@ -133,6 +133,8 @@ export class Operator {
     this.registry = new IntegrationRegistry({
       quay: settings.quay,
       onQuayCall: options.observers?.onQuayCall,
+      // QuayReachable follows the calls: a flip is written within a second (bursts coalesce).
+      onReachability: (key) => this.integrationController?.enqueue(key, 250),
       signal: this.#abort.signal,
     });
     this.events = options.events ?? new EventRecorder(kube, log, { instance: settings.instance });
@@ -293,6 +295,30 @@ export class Operator {
   /** Quay mirrors by `<integration key>|<organization>`. */
   get organizations(): Map<string, KnownOrganization> {
     return this.memory.organizations;
+  }
+
+  /**
+   * Whether each QuayIntegration's Quay is reachable, by name: from the calls this replica made while
+   * it leads (the freshest evidence), else from the `QuayReachable` condition the leader wrote.
+   * Integrations with neither are left out.
+   */
+  quayReachability(): { integration: string; reachable: boolean }[] {
+    const out: { integration: string; reachable: boolean }[] = [];
+    for (const entry of this.registry.entries()) {
+      const name = entry.object.metadata?.name ?? "";
+      const reach = this.leading ? this.registry.reachability(entry.key) : undefined;
+      if (reach) {
+        out.push({ integration: name, reachable: reach.reachable });
+        continue;
+      }
+      const conditions =
+        ((entry.object.status ?? {}) as { conditions?: { type: string; status: string }[] }).conditions;
+      const status = conditions?.find((c) => c.type === "QuayReachable")?.status;
+      if (status === "True" || status === "False") {
+        out.push({ integration: name, reachable: status === "True" });
+      }
+    }
+    return out;
   }
 
   /** Starts the caches. Resolves when every cache has completed its first list. */

@@ -233,16 +233,9 @@ function namespacesByState(operator: Operator | undefined): [Labels, number][] {
   return [...counts].map(([state, n]) => [{ state }, n]);
 }
 
-/** From each QuayIntegration's `QuayReachable` condition in the caches (Unknown is left out). */
+/** Per QuayIntegration: the outcome of its Quay's last call, else its `QuayReachable` condition. */
 function quayReachability(operator: Operator | undefined): [Labels, number][] {
-  if (!operator) return [];
-  const out: [Labels, number][] = [];
-  for (const object of [...operator.integrationsV1.values(), ...operator.integrationsLegacy.values()]) {
-    const conditions =
-      ((object.status ?? {}) as { conditions?: { type: string; status: string }[] }).conditions;
-    const reachable = conditions?.find((c) => c.type === "QuayReachable")?.status;
-    if (reachable !== "True" && reachable !== "False") continue;
-    out.push([{ integration: object.metadata?.name ?? "" }, reachable === "True" ? 1 : 0]);
-  }
-  return out;
+  return (operator?.quayReachability() ?? []).map((
+    r,
+  ) => [{ integration: r.integration }, r.reachable ? 1 : 0]);
 }

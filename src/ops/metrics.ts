@@ -146,7 +146,7 @@ export class Metrics {
   constructor(collectors: MetricsCollectors = {}) {
     this.quayReachable = new Gauge(
       "quay_bridge_quay_reachable",
-      "1 when the integration's Quay answered the last check, 0 when it did not.",
+      "1 when the integration's Quay answered its last call, 0 when it did not (no answer or 5xx).",
       collectors.quayReachable,
     );
     this.managedNamespaces = new Gauge(
