@@ -40,6 +40,8 @@ import {
 import type { NamespaceCaches } from "./controller/namespace_facts.ts";
 import type { NamespaceOutcome, PlanSettings } from "./controller/namespace_plan.ts";
 import { kubeNamespacePort } from "./controller/namespace_ports.ts";
+import { kubeLeftBehindStore } from "./controller/left_behind.ts";
+import { reconcileLeftBehind } from "./controller/organization_collector.ts";
 import type { KnownOrganization } from "./controller/quay_plan.ts";
 import type { Action, QueueObserver, WorkQueue } from "./controller/queue.ts";
 import {
@@ -112,6 +114,8 @@ export class Operator {
   readonly integrationController: Controller;
   readonly namespaceController: Controller;
   readonly buildController: Controller;
+  /** Retries the deletion of left-behind organizations (one key per QuayIntegration). */
+  readonly collectorController: Controller;
   readonly credentials: CredentialsController;
   readonly #log: Logger;
   readonly #observers: OperatorObservers | undefined;
@@ -210,9 +214,34 @@ export class Operator {
         }, key),
       2,
     );
+    const collectorController = this.collectorController = controller(
+      "collector",
+      (key) =>
+        reconcileLeftBehind({
+          registry: this.registry,
+          quay: (key) => this.registry.client(key),
+          namespaces: this.namespaces,
+          store: kubeLeftBehindStore(kube),
+          events: this.events,
+          logger: log,
+          retryBaseMs: this.settings.deletionBudgetMs,
+          onChange: (key) => integrationController.enqueue(key, 1_000),
+          now: Date.now,
+        }, key),
+      1,
+    );
+    const namespacePort = kubeNamespacePort(kube);
     const nsContext: NamespaceContext = {
       caches: this.caches,
-      kube: kubeNamespacePort(kube),
+      kube: {
+        ...namespacePort,
+        recordLeftBehind: async (key, entry) => {
+          await namespacePort.recordLeftBehind(key, entry);
+          // The status lists it, and the collector's first attempt is due after one more budget.
+          integrationController.enqueue(key, 1_000);
+          collectorController.enqueue(key, 1_000);
+        },
+      },
       quay: (key) => this.registry.client(key),
       tokens: {
         rejected: (key, error) => {
@@ -272,6 +301,8 @@ export class Operator {
       integrationChanged: (key, current) => {
         if (!this.registry.set(key, current)) return false;
         this.#configure();
+        // A changed policy or selection may let the collector go on (or stop it).
+        collectorController.enqueue(key, 1_000);
         return true;
       },
     });
@@ -373,6 +404,7 @@ export class Operator {
   lead(): void {
     if (this.leading) return;
     this.integrationController.lead(this.registry.entries().map((e) => e.key));
+    this.collectorController.lead(this.registry.entries().map((e) => e.key));
     this.namespaceController.lead(this.namespaces.keys());
     this.buildController.lead(
       [...this.builds.keys()].filter((key) => {
@@ -389,6 +421,7 @@ export class Operator {
       this.namespaceController.shutdown(graceMs),
       this.integrationController.shutdown(graceMs),
       this.buildController.shutdown(graceMs),
+      this.collectorController.shutdown(graceMs),
       ...this.#followers.map((f) => f.shutdown(graceMs)),
     ]);
     if (this.events instanceof EventRecorder) await this.events.flush();

@@ -11,6 +11,7 @@ import { messageOf } from "../errors.ts";
 import { KubeClient, loadKubeConnection } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
 import { Operator } from "../operator.ts";
+import { leftBehindCounts } from "../controller/organization_collector.ts";
 import { LeaderElector } from "../ops/leader.ts";
 import { type Labels, Metrics } from "../ops/metrics.ts";
 import { createOpsApp } from "../ops/server.ts";
@@ -63,6 +64,10 @@ async function runStarted(options: RunOptions): Promise<number> {
   const metrics = new Metrics({
     namespaces: () => namespacesByState(started.operator),
     quayReachable: () => quayReachability(started.operator),
+    leftBehind: () =>
+      started.operator
+        ? leftBehindCounts(started.operator.registry).map((c) => [{ integration: c.integration }, c.count])
+        : [],
   });
   configureProxy(config.proxy);
   let connection;

@@ -18,6 +18,7 @@ import type { Logger } from "../log.ts";
 import type { EventSink } from "./events.ts";
 import type { CredentialsState, IntegrationRegistry } from "./integration_registry.ts";
 import type { NamespaceOutcome } from "./namespace_plan.ts";
+import { readLeftBehind } from "./left_behind.ts";
 import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";
 
 /** A `metav1.Condition`. */
@@ -136,11 +137,12 @@ export async function reconcileIntegration(ctx: IntegrationContext, key: string)
       // Every Quay call (a namespace pass, the webhook, this check) updates reachability, so it is
       // fresher than the check: it alone decides QuayReachable.
       const reach = ctx.integrations.reachability(key);
-      const down = reach
-        ? (reach.reachable ? undefined : { reason: reach.reason, message: reach.message })
-        : !check.outcome.ok && check.outcome.unreachable
+      const checkDown = !check.outcome.ok && check.outcome.unreachable
         ? { reason: check.outcome.reason, message: check.outcome.message }
         : undefined;
+      // When the check failed too, its error names the cause (DNS, TLS, proxy); a call only tells that
+      // there was no answer.
+      const down = reach ? (reach.reachable ? undefined : checkDown ?? reach) : checkDown;
       quayDown = down !== undefined;
       if (check.outcome.ok) {
         conditions.push(
@@ -201,6 +203,20 @@ export async function reconcileIntegration(ctx: IntegrationContext, key: string)
       reason: "OverlappingSelection",
       message: `Namespaces also selected by another QuayIntegration are not synced: ${
         list(overlapping.sort())
+      }`,
+    });
+  }
+  const leftBehind = readLeftBehind(object.status);
+  if (leftBehind.length > 0) {
+    const retained = entry.parsed.ok && entry.parsed.integration.organizationDeletionPolicy === "Retain";
+    degraded.push({
+      reason: "OrganizationsLeftBehind",
+      message: `${leftBehind.length} Quay organization(s) of deleted namespaces left behind (${
+        list(leftBehind.map((e) => `${e.organization}: ${e.lastError}`))
+      }); ${
+        retained
+          ? "organizationDeletionPolicy is Retain, so they are kept"
+          : "their deletion is retried with backoff (status.leftBehindOrganizations)"
       }`,
     });
   }

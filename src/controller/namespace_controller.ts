@@ -38,6 +38,7 @@ import { applyQuayChanges, observeOrganization } from "./quay_sync.ts";
 import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";
 import type { NamespaceView } from "./views.ts";
 import { DELETION_FAILING_SINCE_ANNOTATION } from "../names.ts";
+import { collectDelay } from "./left_behind.ts";
 
 /** What the reconcile remembers between passes (the operator owns it; `plan` and the webhook read it). */
 export interface NamespaceMemory {
@@ -214,6 +215,18 @@ async function apply(
     });
   }
   if (plan.cluster.length > 0 && known) await applyCluster(ctx, ns, plan, known);
+  if (plan.leftBehind && plan.integrationKey) {
+    // Listed before the finalizer goes, so a crash in between cannot forget the organization.
+    const now = ctx.now();
+    await ctx.kube.recordLeftBehind(plan.integrationKey, {
+      organization: plan.leftBehind.organization,
+      namespace: plan.leftBehind.namespace,
+      lastError: plan.leftBehind.error,
+      since: new Date(now).toISOString(),
+      attempts: 0,
+      nextAttemptAt: new Date(now + collectDelay(0, ctx.settings.deletionBudgetMs)).toISOString(),
+    });
+  }
   if (plan.finalizer === "release") await ctx.kube.releaseFinalizer(ns);
 }
 

@@ -230,7 +230,15 @@ Deno.test("reconcile: deletion deletes the organization, then releases; a failur
   h.quay.calls.length = 0;
   await reconcileNamespace(h.ctx, "team");
   assert.deepEqual(h.quay.calls, [], "no further attempt");
-  assert.deepEqual(h.kube.methods(), ["markDeletionFailing", "releaseFinalizer"]);
+  assert.deepEqual(h.kube.methods(), ["markDeletionFailing", "recordLeftBehind", "releaseFinalizer"]);
+  const listed = h.kube.leftBehind.get(keyOf("quay"));
+  assert.deepEqual(listed?.map((e) => [e.organization, e.namespace, e.attempts]), [[
+    "openshift_team",
+    "team",
+    0,
+  ]]);
+  assert.equal(listed?.[0]?.nextAttemptAt, new Date(h.clock.now + 300_000).toISOString());
+  assert.match(listed?.[0]?.lastError ?? "", /503/);
   assert.ok(h.events.some((e) => e.reason === "OrganizationLeftBehind"));
   assert.equal(h.ctx.memory.outcomes.get("team"), undefined);
   assert.equal(h.ctx.memory.deletionFailures.get("team"), undefined);
@@ -283,8 +291,23 @@ Deno.test("reconcile: the first deletion failure is written on the Namespace, an
   h.quay.calls.length = 0;
   await reconcileNamespace({ ...h.ctx, memory: namespaceMemory() }, "team");
   assert.deepEqual(h.quay.calls, []);
-  assert.deepEqual(h.kube.methods(), ["markDeletionFailing", "releaseFinalizer"]);
+  assert.deepEqual(h.kube.methods(), ["markDeletionFailing", "recordLeftBehind", "releaseFinalizer"]);
   const leftBehind = h.events.find((e) => e.reason === "OrganizationLeftBehind");
   assert.match(leftBehind?.message ?? "", /after 300 s \(failing since before this process started\)/);
+  h.caches.close();
+});
+
+Deno.test("reconcile: an organization given up on is listed before the finalizer goes; if listing fails, the finalizer stays", async () => {
+  const deleting = finalized(namespaceView("team", {
+    deleting: true,
+    annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(1_000_000 - 300_000).toISOString() },
+  }));
+  const h = harness(new FixtureCaches().integration("quay").namespace(deleting), new ScriptedQuay());
+  h.kube.failNext("recordLeftBehind", new ConflictError("QuayIntegration quay kept changing"));
+  await assert.rejects(reconcileNamespace(h.ctx, "team"), ConflictError);
+  assert.deepEqual(h.kube.methods(), ["recordLeftBehind"], "not released");
+  await reconcileNamespace(h.ctx, "team");
+  assert.deepEqual(h.kube.methods(), ["recordLeftBehind", "recordLeftBehind", "releaseFinalizer"]);
+  assert.equal(h.kube.leftBehind.get(keyOf("quay"))?.length, 1);
   h.caches.close();
 });

@@ -364,3 +364,29 @@ Deno.test("planner: a synced namespace is looked at again when its mirror reache
   assert.deepEqual(plan.requeue, { kind: "after", ms: 500_000 });
   caches.close();
 });
+
+Deno.test("planner: an organization given up on at the budget is handed to the collector", () => {
+  const caches = new FixtureCaches().namespace(finalized(namespaceView("team", { deleting: true })))
+    .integration("quay");
+  const facts = readNamespaceFacts(caches, "team", {
+    now: NOW,
+    settings: SETTINGS,
+    deletionFailure: { since: NOW - 300_000, error: "Quay answered 500" },
+  });
+  const plan = planNamespace(facts, undefined);
+  assert.deepEqual(plan.leftBehind, { organization: ORG, namespace: "team", error: "Quay answered 500" });
+  assert.match(plan.events[0]?.message ?? "", /status\.leftBehindOrganizations and deleted later/);
+  caches.close();
+});
+
+Deno.test("planner: a namespace that loses selection revokes nothing, and says so in a warning", () => {
+  const caches = new FixtureCaches().namespace(finalized(team)).integration("quay", {
+    denylistNamespaces: ["team"],
+  });
+  const plan = planNamespace(readNamespaceFacts(caches, "team", { now: NOW, settings: SETTINGS }), undefined);
+  assert.equal(plan.leftBehind, undefined, "not collected: it may be selected again");
+  assert.deepEqual(plan.quay, []);
+  assert.equal(plan.events[0]?.type, "Warning");
+  assert.match(plan.events[0]?.message ?? "", /left in place with valid credentials/);
+  caches.close();
+});

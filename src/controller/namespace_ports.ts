@@ -20,6 +20,7 @@ import {
 } from "../names.ts";
 import type { QuayClient } from "../quay/client.ts";
 import type { NamespaceView, ServiceAccountView } from "./views.ts";
+import { kubeLeftBehindStore, type LeftBehindOrganization } from "./left_behind.ts";
 
 /** The Quay calls a namespace reconcile makes. */
 export type QuayPort = Pick<
@@ -60,6 +61,11 @@ export interface NamespaceKubePort {
    * (annotation `quay.redhat.com/deletion-failing-since`), so the budget outlives this process.
    */
   markDeletionFailing(ns: NamespaceView, since: number): Promise<void>;
+  /**
+   * Lists an organization given up on in the QuayIntegration's `status.leftBehindOrganizations`
+   * (replacing an entry of the same organization), for the collector to retry.
+   */
+  recordLeftBehind(integrationKey: string, entry: LeftBehindOrganization): Promise<void>;
   /**
    * Creates the Secret. One of that name without our label (the predecessor's) is adopted when it
    * has the dockerconfigjson type: `"adopted"`. Any other type is a terminal `SecretConflict`.
@@ -104,6 +110,7 @@ async function patchTested(what: string, run: () => Promise<unknown>): Promise<v
 
 /** The {@linkcode NamespaceKubePort} over the Kubernetes API. */
 export function kubeNamespacePort(kube: KubeClient): NamespaceKubePort {
+  const leftBehind = kubeLeftBehindStore(kube);
   return {
     async addFinalizer(ns) {
       const wanted = [...ns.finalizers.filter((f) => f !== LEGACY_FINALIZER && f !== FINALIZER), FINALIZER];
@@ -143,6 +150,13 @@ export function kubeNamespacePort(kube: KubeClient): NamespaceKubePort {
       await kube.patch(NAMESPACES, ns.name, {
         metadata: { annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(since).toISOString() } },
       }, { patchType: "merge" });
+    },
+
+    async recordLeftBehind(integrationKey, entry) {
+      await leftBehind.update(integrationKey, (list) => [
+        ...list.filter((e) => e.organization !== entry.organization),
+        entry,
+      ]);
     },
 
     async createSecret(secret) {

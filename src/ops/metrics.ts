@@ -137,6 +137,7 @@ export class Metrics {
   readonly isLeader = new Gauge("quay_bridge_leader", "1 while this replica leads.");
   readonly quayReachable: Gauge;
   readonly managedNamespaces: Gauge;
+  readonly leftBehindOrganizations: Gauge;
   readonly #started = Date.now() / 1000;
 
   /**
@@ -153,6 +154,11 @@ export class Metrics {
       "quay_bridge_managed_namespaces",
       "Namespaces by sync state.",
       collectors.namespaces,
+    );
+    this.leftBehindOrganizations = new Gauge(
+      "quay_bridge_organizations_left_behind",
+      "Quay organizations of deleted namespaces whose deletion is still being retried, by QuayIntegration.",
+      collectors.leftBehind,
     );
   }
 
@@ -181,6 +187,7 @@ export class Metrics {
       this.isLeader,
       this.quayReachable,
       this.managedNamespaces,
+      this.leftBehindOrganizations,
     ];
     const mem = Deno.memoryUsage();
     const process = [
@@ -202,6 +209,7 @@ export class Metrics {
 export interface MetricsCollectors {
   quayReachable?: () => Iterable<[Labels, number]>;
   namespaces?: () => Iterable<[Labels, number]>;
+  leftBehind?: () => Iterable<[Labels, number]>;
 }
 
 /** Content type of the exposition. */
