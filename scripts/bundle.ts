@@ -107,6 +107,7 @@ export const STATUS_DESCRIPTORS: Record<string, { displayName: string; xDescript
   organizationPrefix: { displayName: "Organization prefix", xDescriptors: [TEXT] },
   lastSync: { displayName: "Last sync", xDescriptors: [TEXT] },
   lastUpdate: { displayName: "Last update", xDescriptors: [TEXT] },
+  leftBehindOrganizations: { displayName: "Left-behind organizations", xDescriptors: [TEXT] },
   observedGeneration: { displayName: "Observed generation", xDescriptors: [TEXT, ADVANCED] },
 };
 

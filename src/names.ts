@@ -18,6 +18,11 @@ export const FINALIZER = "quay.redhat.com/quayintegrations";
 export const LEGACY_FINALIZER = "redhatcop.redhat.io/quayintegrations";
 /** Annotation OpenShift sets once a project's security context is allocated. */
 export const PROJECT_READY_ANNOTATION = "openshift.io/sa.scc.mcs";
+/**
+ * Annotation on a deleting Namespace: since when (RFC 3339) deleting its Quay organization has failed.
+ * On the object, not in memory, so the deletion budget is not granted again by a restart or a new leader.
+ */
+export const DELETION_FAILING_SINCE_ANNOTATION = "quay.redhat.com/deletion-failing-since";
 /** Label on every object the operator creates, so it can watch only its own Secrets. */
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
 /** Value of {@linkcode MANAGED_BY_LABEL}. */

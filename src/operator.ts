@@ -40,6 +40,8 @@ import {
 import type { NamespaceCaches } from "./controller/namespace_facts.ts";
 import type { NamespaceOutcome, PlanSettings } from "./controller/namespace_plan.ts";
 import { kubeNamespacePort } from "./controller/namespace_ports.ts";
+import { kubeLeftBehindStore } from "./controller/left_behind.ts";
+import { reconcileLeftBehind } from "./controller/organization_collector.ts";
 import type { KnownOrganization } from "./controller/quay_plan.ts";
 import type { Action, QueueObserver, WorkQueue } from "./controller/queue.ts";
 import {
@@ -119,6 +121,8 @@ export class Operator {
   readonly integrationController: Controller;
   readonly namespaceController: Controller;
   readonly buildController: Controller;
+  /** Retries the deletion of left-behind organizations (one key per QuayIntegration). */
+  readonly collectorController: Controller;
   readonly credentials: CredentialsController;
   readonly #log: Logger;
   readonly #observers: OperatorObservers | undefined;
@@ -140,6 +144,8 @@ export class Operator {
     this.registry = new IntegrationRegistry({
       quay: settings.quay,
       onQuayCall: options.observers?.onQuayCall,
+      // QuayReachable follows the calls: a flip is written within a second (bursts coalesce).
+      onReachability: (key) => this.integrationController?.enqueue(key, 250),
       signal: this.#abort.signal,
     });
     this.events = options.events ?? new EventRecorder(kube, log, { instance: settings.instance });
@@ -215,9 +221,34 @@ export class Operator {
         }, key),
       2,
     );
+    const collectorController = this.collectorController = controller(
+      "collector",
+      (key) =>
+        reconcileLeftBehind({
+          registry: this.registry,
+          quay: (key) => this.registry.client(key),
+          namespaces: this.namespaces,
+          store: kubeLeftBehindStore(kube),
+          events: this.events,
+          logger: log,
+          retryBaseMs: this.settings.deletionBudgetMs,
+          onChange: (key) => integrationController.enqueue(key, 1_000),
+          now: Date.now,
+        }, key),
+      1,
+    );
+    const namespacePort = kubeNamespacePort(kube);
     const nsContext: NamespaceContext = {
       caches: this.caches,
-      kube: kubeNamespacePort(kube),
+      kube: {
+        ...namespacePort,
+        recordLeftBehind: async (key, entry) => {
+          await namespacePort.recordLeftBehind(key, entry);
+          // The status lists it, and the collector's first attempt is due after one more budget.
+          integrationController.enqueue(key, 1_000);
+          collectorController.enqueue(key, 1_000);
+        },
+      },
       quay: (key) => this.registry.client(key),
       tokens: {
         rejected: (key, error) => {
@@ -278,6 +309,8 @@ export class Operator {
         if (!this.registry.set(key, current)) return false;
         this.#configure();
         options.onCacheChange?.({ kind: "integration" });
+        // A changed policy or selection may let the collector go on (or stop it).
+        collectorController.enqueue(key, 1_000);
         return true;
       },
     });
@@ -314,6 +347,30 @@ export class Operator {
   /** Quay mirrors by `<integration key>|<organization>`. */
   get organizations(): Map<string, KnownOrganization> {
     return this.memory.organizations;
+  }
+
+  /**
+   * Whether each QuayIntegration's Quay is reachable, by name: from the calls this replica made while
+   * it leads (the freshest evidence), else from the `QuayReachable` condition the leader wrote.
+   * Integrations with neither are left out.
+   */
+  quayReachability(): { integration: string; reachable: boolean }[] {
+    const out: { integration: string; reachable: boolean }[] = [];
+    for (const entry of this.registry.entries()) {
+      const name = entry.object.metadata?.name ?? "";
+      const reach = this.leading ? this.registry.reachability(entry.key) : undefined;
+      if (reach) {
+        out.push({ integration: name, reachable: reach.reachable });
+        continue;
+      }
+      const conditions =
+        ((entry.object.status ?? {}) as { conditions?: { type: string; status: string }[] }).conditions;
+      const status = conditions?.find((c) => c.type === "QuayReachable")?.status;
+      if (status === "True" || status === "False") {
+        out.push({ integration: name, reachable: status === "True" });
+      }
+    }
+    return out;
   }
 
   /** Starts the caches. Resolves when every cache has completed its first list. */
@@ -368,6 +425,7 @@ export class Operator {
   lead(): void {
     if (this.leading) return;
     this.integrationController.lead(this.registry.entries().map((e) => e.key));
+    this.collectorController.lead(this.registry.entries().map((e) => e.key));
     this.namespaceController.lead(this.namespaces.keys());
     this.buildController.lead(
       [...this.builds.keys()].filter((key) => {
@@ -384,6 +442,7 @@ export class Operator {
       this.namespaceController.shutdown(graceMs),
       this.integrationController.shutdown(graceMs),
       this.buildController.shutdown(graceMs),
+      this.collectorController.shutdown(graceMs),
       ...this.#followers.map((f) => f.shutdown(graceMs)),
     ]);
     if (this.events instanceof EventRecorder) await this.events.flush();

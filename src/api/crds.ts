@@ -65,6 +65,24 @@ const STATUS: Schema = {
     organizationPrefix: { type: "string", description: "Organization name prefix in use at the last sync." },
     lastSync: { type: "string", format: "date-time" },
     lastUpdate: { type: "string", description: "Same as lastSync (upstream field)." },
+    leftBehindOrganizations: {
+      type: "array",
+      description:
+        "Quay organizations of deleted namespaces that could not be deleted within --deletion-budget; deletion is retried with backoff and the entry removed once the organization is gone.",
+      maxItems: 200,
+      items: {
+        type: "object",
+        required: ["organization", "namespace"],
+        properties: {
+          organization: { type: "string" },
+          namespace: { type: "string" },
+          since: { type: "string", format: "date-time" },
+          attempts: { type: "integer", minimum: 0 },
+          nextAttemptAt: { type: "string", format: "date-time" },
+          lastError: { type: "string", maxLength: 32768 },
+        },
+      },
+    },
   },
 };
 

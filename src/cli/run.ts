@@ -14,6 +14,7 @@ import { NotificationFeature } from "../notifications/feature.ts";
 import { Operator } from "../operator.ts";
 import { rotatedAtOf } from "../controller/rotation_plan.ts";
 import type { SecretView } from "../controller/views.ts";
+import { leftBehindCounts } from "../controller/organization_collector.ts";
 import { LeaderElector } from "../ops/leader.ts";
 import { type Labels, Metrics } from "../ops/metrics.ts";
 import { createOpsApp } from "../ops/server.ts";
@@ -67,6 +68,10 @@ async function runStarted(options: RunOptions): Promise<number> {
     namespaces: () => namespacesByState(started.operator),
     quayReachable: () => quayReachability(started.operator),
     credentialAge: () => credentialAges(started.operator?.secrets.values() ?? [], Date.now()),
+    leftBehind: () =>
+      started.operator
+        ? leftBehindCounts(started.operator.registry).map((c) => [{ integration: c.integration }, c.count])
+        : [],
   });
   configureProxy(config.proxy);
   let connection;
@@ -269,16 +274,9 @@ function credentialAges(secrets: Iterable<SecretView>, now: number): [Labels, nu
   return [...oldest].map(([namespace, at]) => [{ namespace }, Math.max(0, Math.round((now - at) / 1000))]);
 }
 
-/** From each QuayIntegration's `QuayReachable` condition in the caches (Unknown is left out). */
+/** Per QuayIntegration: the outcome of its Quay's last call, else its `QuayReachable` condition. */
 function quayReachability(operator: Operator | undefined): [Labels, number][] {
-  if (!operator) return [];
-  const out: [Labels, number][] = [];
-  for (const object of [...operator.integrationsV1.values(), ...operator.integrationsLegacy.values()]) {
-    const conditions =
-      ((object.status ?? {}) as { conditions?: { type: string; status: string }[] }).conditions;
-    const reachable = conditions?.find((c) => c.type === "QuayReachable")?.status;
-    if (reachable !== "True" && reachable !== "False") continue;
-    out.push([{ integration: object.metadata?.name ?? "" }, reachable === "True" ? 1 : 0]);
-  }
-  return out;
+  return (operator?.quayReachability() ?? []).map((
+    r,
+  ) => [{ integration: r.integration }, r.reachable ? 1 : 0]);
 }

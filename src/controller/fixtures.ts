@@ -12,6 +12,7 @@ import type { QuayPrototype, QuayRepository, QuayRobot } from "../quay/client.ts
 import { integrationKey, IntegrationRegistry } from "./integration_registry.ts";
 import type { NamespaceCaches } from "./namespace_facts.ts";
 import type { NamespaceKubePort, QuayPort, RobotSecret } from "./namespace_ports.ts";
+import type { LeftBehindOrganization } from "./left_behind.ts";
 import type { ImageStreamView, NamespaceView, SecretView, ServiceAccountView } from "./views.ts";
 
 /** A namespace as the cache projects it; a project OpenShift has finished unless told otherwise. */
@@ -173,6 +174,26 @@ export class ScriptedKube extends Script implements NamespaceKubePort {
   }
   releaseFinalizer(ns: NamespaceView): Promise<void> {
     return this.#run(() => void this.finalizers.set(ns.name, false), "releaseFinalizer", ns.name);
+  }
+  /** Left-behind organizations recorded, by integration key. */
+  readonly leftBehind = new Map<string, LeftBehindOrganization[]>();
+  recordLeftBehind(integrationKey: string, entry: LeftBehindOrganization): Promise<void> {
+    return this.#run(
+      () => {
+        const list = (this.leftBehind.get(integrationKey) ?? []).filter((e) =>
+          e.organization !== entry.organization
+        );
+        this.leftBehind.set(integrationKey, [...list, entry]);
+      },
+      "recordLeftBehind",
+      integrationKey,
+      entry.organization,
+    );
+  }
+  /** Deletion failure marks written, by namespace (ms since epoch). */
+  readonly deletionMarks = new Map<string, number>();
+  markDeletionFailing(ns: NamespaceView, since: number): Promise<void> {
+    return this.#run(() => void this.deletionMarks.set(ns.name, since), "markDeletionFailing", ns.name);
   }
   createSecret(secret: RobotSecret): Promise<"created" | "adopted"> {
     return this.#run(

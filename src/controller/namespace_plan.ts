@@ -56,7 +56,10 @@ export interface NamespaceFacts {
   readonly secrets: ReadonlyMap<string, SecretView>;
   /** The configured service accounts in the namespace, by name. */
   readonly serviceAccounts: ReadonlyMap<string, ServiceAccountView>;
-  /** Since when deleting the organization has failed (ms since epoch), if it has. */
+  /**
+   * Since when deleting the organization has failed (ms since epoch), if it has: from the Namespace's
+   * `quay.redhat.com/deletion-failing-since` annotation, so the budget survives restarts.
+   */
   readonly deletionFailingSince?: number | undefined;
   /** The last failure of deleting the organization. */
   readonly deletionError?: string | undefined;
@@ -103,6 +106,11 @@ export interface NamespacePlan {
   /** The integration and organization the changes are for. */
   readonly integrationKey?: string | undefined;
   readonly organization?: string | undefined;
+  /**
+   * An organization given up on at the deletion budget: recorded on the QuayIntegration (for the
+   * collector to retry) before the finalizer is released.
+   */
+  readonly leftBehind?: { readonly organization: string; readonly namespace: string; readonly error: string };
 }
 
 /** The gates' verdict: a complete plan, or a namespace to sync whose plan needs the Quay mirror. */
@@ -151,15 +159,17 @@ export function decideNamespace(facts: NamespaceFacts): Decision {
       } as const;
       if (!holdsFinalizer(ns)) return decided(outcome);
       // It left every selection: stop holding its deletion. The organization, Secrets and links stay
-      // (running workloads may pull with them); nothing in Quay is deleted.
+      // (running workloads may pull with them, and a label change must not destroy images), but not
+      // silently: the robots' credentials stay valid, so the Event is a warning that says so.
       return decided(outcome, {
         finalizer: "release",
         events: [{
           target,
-          type: "Normal",
+          type: "Warning",
           reason: "NamespaceUnmanaged",
-          message: "No QuayIntegration selects this namespace any more; its Quay organization and robot " +
-            "Secrets are left in place",
+          message: "No QuayIntegration selects this namespace any more: its Quay organization, robots and " +
+            "robot Secrets are left in place with valid credentials and are not deleted with the namespace; " +
+            "select it again to manage them, or delete the organization in Quay and the Secrets here",
         }],
       });
     }
@@ -312,18 +322,20 @@ function decideDeletion(facts: NamespaceFacts, ns: NamespaceView): Decision {
   if (!isValidQuayNamespace(organization)) return decided(undefined, { ...scope, finalizer: "release" });
   const since = facts.deletionFailingSince;
   if (since !== undefined && facts.now - since >= facts.settings.deletionBudgetMs) {
+    const error = facts.deletionError ?? "failing since before this process started";
     return decided(undefined, {
       ...scope,
       finalizer: "release",
+      leftBehind: { organization, namespace: ns.name, error },
       events: [{
         target,
         type: "Warning",
         reason: "OrganizationLeftBehind",
-        message: `Gave up deleting Quay organization ${organization} after ${
-          Math.round((facts.now - since) / 1000)
-        } s (${
-          facts.deletionError ?? "no usable credentials"
-        }); delete it in Quay by hand. The namespace is released.`,
+        message:
+          `Gave up deleting Quay organization ${organization} after ${
+            Math.round((facts.now - since) / 1000)
+          } s (${error}); the namespace is released. The organization is listed in QuayIntegration ` +
+          `${integration.name} status.leftBehindOrganizations and deleted later, with backoff.`,
       }],
     });
   }

@@ -9,6 +9,7 @@ import { readNamespaceFacts } from "./namespace_facts.ts";
 import { dockerConfig } from "./cluster_plan.ts";
 import { type NamespacePlan, planNamespace } from "./namespace_plan.ts";
 import {
+  DELETION_FAILING_SINCE_ANNOTATION,
   REPOSITORY_MARKER,
   ROTATE_ANNOTATION,
   ROTATED_AT_ANNOTATION,
@@ -349,6 +350,43 @@ const ROWS: Row[] = [
     expect: { state: undefined, finalizer: "release", quay: [], events: ["OrganizationLeftBehind"] },
   },
   {
+    name: "deleting, failing since before a restart (the Namespace's annotation) past the budget: released",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", {
+        deleting: true,
+        annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(NOW - 300_000).toISOString() },
+      }))).integration("quay"),
+    expect: { state: undefined, finalizer: "release", quay: [], events: ["OrganizationLeftBehind"] },
+  },
+  {
+    name: "deleting, the annotation is earlier than this process's memory: the annotation's budget counts",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", {
+        deleting: true,
+        annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(NOW - 400_000).toISOString() },
+      }))).integration("quay"),
+    deletionFailure: { since: NOW - 10_000, error: "Quay answered 500" },
+    expect: { state: undefined, finalizer: "release", quay: [], events: ["OrganizationLeftBehind"] },
+  },
+  {
+    name: "deleting, annotated failing within the budget: the organization is deleted again",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", {
+        deleting: true,
+        annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(NOW - 60_000).toISOString() },
+      }))).integration("quay"),
+    expect: { state: "Deleting", finalizer: "release", quay: ["deleteOrganization"] },
+  },
+  {
+    name: "deleting, an unreadable failing-since annotation is ignored",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", {
+        deleting: true,
+        annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: "yesterday" },
+      }))).integration("quay"),
+    expect: { state: "Deleting", finalizer: "release", quay: ["deleteOrganization"] },
+  },
+  {
     name: "deleting, no longer selected: released without touching Quay",
     caches: (c) => c.namespace(finalized(namespaceView("team", { deleting: true }))),
     expect: { state: undefined, finalizer: "release", quay: [], events: ["FinalizerReleased"] },
@@ -444,5 +482,31 @@ Deno.test("planner: a rotated Secret records the new token's time and the reques
   assert.equal(plan.requeue.kind, "after");
   const ms = plan.requeue.kind === "after" ? plan.requeue.ms : 0;
   assert.ok(ms >= 0.9 * HOUR - HOUR / 6 && ms < HOUR - HOUR / 6, `requeue in ${ms} ms`);
+  caches.close();
+});
+
+Deno.test("planner: an organization given up on at the budget is handed to the collector", () => {
+  const caches = new FixtureCaches().namespace(finalized(namespaceView("team", { deleting: true })))
+    .integration("quay");
+  const facts = readNamespaceFacts(caches, "team", {
+    now: NOW,
+    settings: SETTINGS,
+    deletionFailure: { since: NOW - 300_000, error: "Quay answered 500" },
+  });
+  const plan = planNamespace(facts, undefined);
+  assert.deepEqual(plan.leftBehind, { organization: ORG, namespace: "team", error: "Quay answered 500" });
+  assert.match(plan.events[0]?.message ?? "", /status\.leftBehindOrganizations and deleted later/);
+  caches.close();
+});
+
+Deno.test("planner: a namespace that loses selection revokes nothing, and says so in a warning", () => {
+  const caches = new FixtureCaches().namespace(finalized(team)).integration("quay", {
+    denylistNamespaces: ["team"],
+  });
+  const plan = planNamespace(readNamespaceFacts(caches, "team", { now: NOW, settings: SETTINGS }), undefined);
+  assert.equal(plan.leftBehind, undefined, "not collected: it may be selected again");
+  assert.deepEqual(plan.quay, []);
+  assert.equal(plan.events[0]?.type, "Warning");
+  assert.match(plan.events[0]?.message ?? "", /left in place with valid credentials/);
   caches.close();
 });

@@ -12,6 +12,7 @@ import { ConflictError, KubeApiError, TerminalError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { NAMESPACES, SECRETS, SERVICE_ACCOUNTS } from "../kube/resources.ts";
 import {
+  DELETION_FAILING_SINCE_ANNOTATION,
   FINALIZER,
   LEGACY_FINALIZER,
   MANAGED_BY,
@@ -21,6 +22,7 @@ import {
 } from "../names.ts";
 import type { QuayClient } from "../quay/client.ts";
 import type { NamespaceView, ServiceAccountView } from "./views.ts";
+import { kubeLeftBehindStore, type LeftBehindOrganization } from "./left_behind.ts";
 
 /** The Quay calls a namespace reconcile makes. */
 export type QuayPort = Pick<
@@ -61,6 +63,16 @@ export interface NamespaceKubePort {
   addFinalizer(ns: NamespaceView): Promise<void>;
   /** Removes our finalizer and the predecessor's. */
   releaseFinalizer(ns: NamespaceView): Promise<void>;
+  /**
+   * Records on the deleting Namespace since when (ms since epoch) deleting its organization fails
+   * (annotation `quay.redhat.com/deletion-failing-since`), so the budget outlives this process.
+   */
+  markDeletionFailing(ns: NamespaceView, since: number): Promise<void>;
+  /**
+   * Lists an organization given up on in the QuayIntegration's `status.leftBehindOrganizations`
+   * (replacing an entry of the same organization), for the collector to retry.
+   */
+  recordLeftBehind(integrationKey: string, entry: LeftBehindOrganization): Promise<void>;
   /**
    * Creates the Secret. One of that name without our label (the predecessor's) is adopted when it
    * has the dockerconfigjson type: `"adopted"`. Any other type is a terminal `SecretConflict`.
@@ -111,6 +123,7 @@ async function patchTested(what: string, run: () => Promise<unknown>): Promise<v
 
 /** The {@linkcode NamespaceKubePort} over the Kubernetes API. */
 export function kubeNamespacePort(kube: KubeClient): NamespaceKubePort {
+  const leftBehind = kubeLeftBehindStore(kube);
   return {
     async addFinalizer(ns) {
       const wanted = [...ns.finalizers.filter((f) => f !== LEGACY_FINALIZER && f !== FINALIZER), FINALIZER];
@@ -143,6 +156,20 @@ export function kubeNamespacePort(kube: KubeClient): NamespaceKubePort {
         `Namespace ${ns.name}`,
         () => kube.patch(NAMESPACES, ns.name, ops, { patchType: "json" }),
       );
+    },
+
+    async markDeletionFailing(ns, since) {
+      // A merge patch of one annotation: nothing else on the Namespace can be overwritten by it.
+      await kube.patch(NAMESPACES, ns.name, {
+        metadata: { annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(since).toISOString() } },
+      }, { patchType: "merge" });
+    },
+
+    async recordLeftBehind(integrationKey, entry) {
+      await leftBehind.update(integrationKey, (list) => [
+        ...list.filter((e) => e.organization !== entry.organization),
+        entry,
+      ]);
     },
 
     async createSecret(secret) {

@@ -142,6 +142,7 @@ export class Metrics {
   readonly quayReachable: Gauge;
   readonly managedNamespaces: Gauge;
   readonly credentialAge: Gauge;
+  readonly leftBehindOrganizations: Gauge;
   readonly #started = Date.now() / 1000;
 
   /**
@@ -151,7 +152,7 @@ export class Metrics {
   constructor(collectors: MetricsCollectors = {}) {
     this.quayReachable = new Gauge(
       "quay_bridge_quay_reachable",
-      "1 when the integration's Quay answered the last check, 0 when it did not.",
+      "1 when the integration's Quay answered its last call, 0 when it did not (no answer or 5xx).",
       collectors.quayReachable,
     );
     this.managedNamespaces = new Gauge(
@@ -163,6 +164,11 @@ export class Metrics {
       "quay_bridge_credential_age_seconds",
       "Age of the oldest robot token in each namespace's Secrets (since its credentials-rotated-at).",
       collectors.credentialAge,
+    );
+    this.leftBehindOrganizations = new Gauge(
+      "quay_bridge_organizations_left_behind",
+      "Quay organizations of deleted namespaces whose deletion is still being retried, by QuayIntegration.",
+      collectors.leftBehind,
     );
   }
 
@@ -193,6 +199,7 @@ export class Metrics {
       this.quayReachable,
       this.managedNamespaces,
       this.credentialAge,
+      this.leftBehindOrganizations,
     ];
     const mem = Deno.memoryUsage();
     const process = [
@@ -215,6 +222,7 @@ export interface MetricsCollectors {
   quayReachable?: () => Iterable<[Labels, number]>;
   namespaces?: () => Iterable<[Labels, number]>;
   credentialAge?: () => Iterable<[Labels, number]>;
+  leftBehind?: () => Iterable<[Labels, number]>;
 }
 
 /** Content type of the exposition. */
