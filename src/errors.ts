@@ -47,12 +47,16 @@ export class QuayApiError extends BridgeError {
       route: string;
       errorType?: string | undefined;
       retryAfterSeconds?: number | undefined;
+      /** Overrides the class the status implies (e.g. a 400 that only means "not yet"). */
+      retry?: RetryClass | undefined;
+      /** Overrides the reason the status implies. */
+      reason?: string | undefined;
       cause?: unknown;
     },
   ) {
     super(message, {
-      retry: quayRetryClass(options.status),
-      reason: quayReason(options),
+      retry: options.retry ?? quayRetryClass(options.status),
+      reason: options.reason ?? quayReason(options),
       cause: options.cause,
     });
     this.status = options.status;
