@@ -5,15 +5,19 @@
  * them. Each handler checks in Quay's order (schema before permission where Quay's decorators
  * validate first), so status codes and bodies match the real server for the same request.
  *
- * Deliberate differences, all in the direction of stricter or plainer answers: a missing or
- * invalid token is 401 on every route (Quay lets anonymous callers read public data); listing
- * repositories requires `repo:read` (Quay only filters by permission); a repository that does not
- * exist is 404 for the calls where Quay would fail with a 500.
+ * A missing or refused token is an anonymous caller ({@linkcode ANONYMOUS}), as on Quay: it reads
+ * public data and the public view of an organization, gets 401 where a user is required, and its
+ * writes never reach a handler (the CSRF check, see `mod.ts`). Writes into a missing organization
+ * or repository fail with Flask's HTML 500 page, as Quay's do. `tests/realquay/parity_test.ts`
+ * holds these answers to a real Quay.
+ *
+ * Deliberate difference: listing repositories requires `repo:read` (Quay only filters by permission).
  */
 import {
   ApiProblem,
   DataModelError,
   emptyResponse,
+  flaskServerError,
   formatQuayDate,
   invalidRequest,
   jsonResponse,
@@ -25,6 +29,7 @@ import {
 import type { RouteDef } from "./router.ts";
 import { type SchemaName, validateSchema } from "./schema.ts";
 import {
+  ANONYMOUS,
   type Identity,
   InvalidRobotError,
   type OrgRecord,
@@ -42,7 +47,7 @@ export interface ApiContext {
   readonly req: Request;
   readonly url: URL;
   readonly params: Record<string, string>;
-  /** The caller; handlers only run with one (401 otherwise). */
+  /** The caller; {@linkcode ANONYMOUS} without an accepted token (reads only). */
   readonly identity: Identity;
   readonly state: QuayState;
   /** `host:port` of this Quay. */
@@ -157,7 +162,7 @@ function avatar(name: string, kind: "user" | "robot" | "org" | "team"): Record<s
 
 /** Quay's `Unauthorized()`: 401 for no user, 403 otherwise. */
 function deny(ctx: ApiContext): ApiProblem {
-  return ctx.identity ? unauthorized() : requiresAuthentication();
+  return ctx.identity !== ANONYMOUS ? unauthorized() : requiresAuthentication();
 }
 
 function fullSuper(ctx: ApiContext): boolean {
@@ -264,6 +269,8 @@ async function createOrganization(ctx: ApiContext): Promise<Response> {
   if (state.namespaceExists(name)) {
     throw invalidRequest("A user or organization with this name already exists");
   }
+  // A deleted organization's row (DeletedNamespace) holds the name until the namespace GC runs.
+  if (state.nameAwaitsCollection(name)) throw invalidRequest("Username is not available");
   if (state.options.requireOrgEmail && !email) throw invalidRequest("Email address is required");
   try {
     state.createOrganization(name, email, identity.name);
@@ -278,13 +285,15 @@ function getOrganization(ctx: ApiContext): Response {
   const { state, identity } = ctx;
   const org = state.orgs.get(ctx.params.org ?? "");
   if (!org) throw notFound();
-  const isAdmin = state.isOrgAdmin(identity, org.name);
-  const isMember = state.isOrgMember(identity, org.name);
   const superView = fullSuper(ctx);
+  // `org_view` grants a full-access superuser effective admin and member status.
+  const isAdmin = state.isOrgAdmin(identity, org.name) || superView;
+  const isMember = state.isOrgMember(identity, org.name) || superView;
   const view: Record<string, unknown> = {
     name: org.name,
     email: isAdmin || superView ? org.email : "",
-    avatar: avatar(org.name, "org"),
+    // Organizations are rows of Quay's user table; their avatar data says so.
+    avatar: avatar(org.name, "user"),
     is_admin: isAdmin,
     is_member: isMember,
   };
@@ -461,6 +470,8 @@ async function createRepository(ctx: ApiContext): Promise<Response> {
   const { state, identity } = ctx;
   const body = await validatedJson(ctx, "NewRepo") ?? {};
   const ns = typeof body.namespace === "string" ? body.namespace : identity.name;
+  // A superuser passes the permission check for any name; creating in a missing namespace raises.
+  if (!state.namespaceExists(ns) && fullSuper(ctx)) return flaskServerError();
   if (!state.canCreateRepository(identity, ns)) throw deny(ctx);
   const name = String(body.repository);
   if (state.getRepository(ns, name)) throw invalidRequest("Repository already exists");
@@ -500,7 +511,11 @@ function listRepositories(pageSize: number): ApiHandler {
   return (ctx) => {
     const { state, identity, url } = ctx;
     const scopes = identity.scopes;
-    if (scopes && !scopes.has("repo:read") && !scopes.has("repo:write") && !scopes.has("repo:admin")) {
+    const anonymous = identity === ANONYMOUS;
+    if (
+      !anonymous && scopes && !scopes.has("repo:read") && !scopes.has("repo:write") &&
+      !scopes.has("repo:admin")
+    ) {
       throw deny(ctx);
     }
     const namespace = url.searchParams.get("namespace");
@@ -513,7 +528,8 @@ function listRepositories(pageSize: number): ApiHandler {
     if (starred) {
       repos = [];
     } else if (namespace) {
-      repos = state.visibleRepositories(identity, namespace, includePublic);
+      // An anonymous caller sees the public repositories (and so a refused token an empty list).
+      repos = state.visibleRepositories(identity, namespace, includePublic || anonymous);
     } else {
       const namespaces = new Set([...state.repositories.values()].map((r) => r.namespace));
       repos = [...namespaces].flatMap((ns) => state.visibleRepositories(identity, ns, true))
@@ -534,7 +550,6 @@ function listRepositories(pageSize: number): ApiHandler {
           is_public: repo.visibility === "public",
           kind: repo.kind,
           state: "NORMAL",
-          quota: null,
           is_starred: false,
         };
         if (lastModified) view.last_modified = liveTags(repo)[0]?.startTs ?? null;
@@ -605,7 +620,10 @@ async function updateRepository(ctx: ApiContext): Promise<Response> {
 function deleteRepository(ctx: ApiContext): Response {
   const { ns, name } = repoParams(ctx);
   if (!(ctx.state.repositoryRole(ctx.identity, ns, name) >= 3 || fullSuper(ctx))) throw deny(ctx);
-  if (!ctx.state.deleteRepository(ns, name)) throw repositoryNotFound(ns, name);
+  // Quay looks the repository up without checking the result: a missing one in an existing
+  // namespace is "deleted" (204), one in a missing namespace raises (500).
+  if (!ctx.state.namespaceExists(ns)) return flaskServerError();
+  ctx.state.deleteRepository(ns, name);
   return emptyResponse(204);
 }
 
@@ -613,7 +631,7 @@ function deleteRepository(ctx: ApiContext): Response {
 
 function requireRepoAdmin(ctx: ApiContext): { ns: string; name: string } {
   const p = repoParams(ctx);
-  if (ctx.state.repositoryRole(ctx.identity, p.ns, p.name) < 3) throw deny(ctx);
+  if (ctx.state.repositoryRole(ctx.identity, p.ns, p.name) < 3 && !fullSuper(ctx)) throw deny(ctx);
   return p;
 }
 
@@ -653,7 +671,7 @@ async function setRepositoryPermission(ctx: ApiContext): Promise<Response> {
   const { ns, name } = requireRepoAdmin(ctx);
   const body = await validatedJson(ctx, "UserPermission") ?? {};
   const repo = ctx.state.getRepository(ns, name);
-  if (!repo) throw repositoryNotFound(ns, name);
+  if (!repo) return flaskServerError();
   const user = ctx.params.user ?? "";
   try {
     ctx.state.setRepositoryPermission(repo, user, body.role as Role);
