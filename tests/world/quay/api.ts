@@ -22,7 +22,6 @@ import {
   invalidRequest,
   jsonResponse,
   notFound,
-  repositoryNotFound,
   requiresAuthentication,
   unauthorized,
 } from "./http_util.ts";
@@ -160,6 +159,11 @@ function avatar(name: string, kind: "user" | "robot" | "org" | "team"): Record<s
   return { name, hash, color: `#${hash.slice(0, 6)}`, kind };
 }
 
+/** A 204: Flask-RESTful declares even an empty answer JSON. */
+function noContent(): Response {
+  return emptyResponse(204, { "content-type": "application/json" });
+}
+
 /** Quay's `Unauthorized()`: 401 for no user, 403 otherwise. */
 function deny(ctx: ApiContext): ApiProblem {
   return ctx.identity !== ANONYMOUS ? unauthorized() : requiresAuthentication();
@@ -252,6 +256,8 @@ function getUser(ctx: ApiContext): Response {
     family_name: null,
     given_name: null,
     location: null,
+    is_free_account: true,
+    has_password_set: true,
     super_user: state.isSuperuser(identity),
     organizations,
   });
@@ -326,7 +332,7 @@ function deleteOrganization(ctx: ApiContext): Response {
   if (!orgAdminOrFullSuper(ctx, name)) throw deny(ctx);
   if (!ctx.state.orgs.has(name)) throw notFound();
   ctx.state.deleteOrganization(name);
-  return emptyResponse(204);
+  return noContent();
 }
 
 // ---- robots -----------------------------------------------------------------------------------
@@ -377,7 +383,11 @@ async function createRobot(ctx: ApiContext): Promise<Response> {
       typeof data.description === "string" ? data.description : "",
       (data.unstructured_metadata as Record<string, unknown> | undefined) ?? {},
     );
-    return jsonResponse(robotView(robot, { token: true, metadata: true }), 201);
+    // The answer echoes the request's metadata (`null` when it had none), not the stored `{}`.
+    return jsonResponse({
+      ...robotView(robot, { token: true, metadata: true }),
+      unstructured_metadata: data.unstructured_metadata ?? null,
+    }, 201);
   } catch (error) {
     if (error instanceof InvalidRobotError) throw invalidRequest(error.message);
     throw error;
@@ -391,7 +401,7 @@ function deleteRobot(ctx: ApiContext): Response {
   const short = ctx.params.robot ?? "";
   if (!org) throw new InvalidRobotError(`Could not find robot with username: ${orgName}+${short}`);
   ctx.state.deleteRobot(org, short);
-  return emptyResponse(204);
+  return noContent();
 }
 
 function regenerateRobot(ctx: ApiContext): Response {
@@ -461,7 +471,7 @@ function deletePrototype(ctx: ApiContext): Response {
   const index = org.prototypes.findIndex((p) => p.id === ctx.params.id);
   if (index < 0) throw notFound();
   org.prototypes.splice(index, 1);
-  return emptyResponse(204);
+  return noContent();
 }
 
 // ---- repositories -----------------------------------------------------------------------------
@@ -576,7 +586,7 @@ function getRepository(ctx: ApiContext): Response {
   const { ns, name } = repoParams(ctx);
   if (!canReadRepository(ctx, ns, name)) throw deny(ctx);
   const repo = state.getRepository(ns, name);
-  if (!repo) throw repositoryNotFound(ns, name);
+  if (!repo) throw notFound();
   const role = state.repositoryRole(identity, ns, name);
   const view: Record<string, unknown> = {
     namespace: ns,
@@ -624,7 +634,7 @@ function deleteRepository(ctx: ApiContext): Response {
   // namespace is "deleted" (204), one in a missing namespace raises (500).
   if (!ctx.state.namespaceExists(ns)) return flaskServerError();
   ctx.state.deleteRepository(ns, name);
-  return emptyResponse(204);
+  return noContent();
 }
 
 // ---- repository permissions -------------------------------------------------------------------
@@ -692,7 +702,7 @@ function deleteRepositoryPermission(ctx: ApiContext): Response {
     if (error instanceof DataModelError) throw invalidRequest(error.message);
     throw error;
   }
-  return emptyResponse(204);
+  return noContent();
 }
 
 // ---- tags -------------------------------------------------------------------------------------

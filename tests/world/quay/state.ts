@@ -394,7 +394,10 @@ export class QuayState {
     if (this.users.has(name)) {
       throw new DataModelError(`Username has already been taken by user cannot be reused: ${name}`);
     }
-    if (this.#emails.has(address)) throw new DataModelError(`Email has already been used: ${address}`);
+    // Only a Quay that sends mail keeps organization e-mails unique (recent ones never do).
+    if (this.options.requireOrgEmail && this.#emails.has(address)) {
+      throw new DataModelError(`Email has already been used: ${address}`);
+    }
     const org: OrgRecord = {
       name,
       email: address,
