@@ -58,7 +58,9 @@ export interface FetchTransportOptions {
 
 /** A transport over Deno's fetch with one pooled client. */
 export function createFetchTransport(options: FetchTransportOptions = {}): HttpTransport {
-  const client = Deno.createHttpClient({ caCerts: [...(options.caCerts ?? [])] });
+  // Idle connections are dropped before common servers drop them (gunicorn, which Quay runs, after
+  // 2 s), so a request rarely goes out on a connection the server is closing at that moment.
+  const client = Deno.createHttpClient({ caCerts: [...(options.caCerts ?? [])], poolIdleTimeout: 1_500 });
   return {
     async send(request) {
       let response: Response;

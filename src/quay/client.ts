@@ -2,9 +2,10 @@
  * @module
  * The Quay REST client: the narrow set of calls quay-bridge makes (see `QUAY-API.md`), each
  * returning typed data or throwing {@linkcode QuayApiError}. It verifies TLS unless told otherwise,
- * caps concurrent requests, bounds each request with a timeout and makes ONE attempt per call by
- * default: a transient failure is thrown with its `Retry-After`, and the caller's work queue
- * decides when to try again (retrying here as well would stack two backoffs).
+ * caps concurrent requests and bounds each request with a timeout. It retries only what is cheap
+ * to retry at once (a quick 5xx, a dropped connection: up to 3 attempts within about a second); a
+ * timeout or a longer `Retry-After` is thrown at once with `retryAfterSeconds`, and the caller's
+ * work queue decides when to try again, so long waits never stack.
  *
  * What real Quay answers shapes the error classification (reasons in {@linkcode QuayReason}):
  * - A bad, expired or revoked token is treated as anonymous, not refused: writes answer 403
@@ -107,13 +108,15 @@ export interface QuayClientOptions {
   /** Per-request timeout. @default 10_000 */
   timeoutMs?: number;
   /**
-   * Attempts per call for transient failures. The operator's work queue retries whole
-   * reconciles, so the default is one; one-shot callers without a queue may ask for more. @default 1
+   * Attempts per call for transient failures that are cheap to retry at once: a 5xx or a dropped
+   * connection answered quickly. Timeouts and any `Retry-After` longer than `maxRetryDelayMs` are
+   * never waited out here: they are thrown at once, and the work queue, which retries whole
+   * reconciles, decides when to try again (so waits never stack). @default 3
    */
   maxAttempts?: number;
-  /** First retry delay (only with `maxAttempts` > 1). @default 250 */
+  /** First retry delay. @default 200 */
   retryBaseMs?: number;
-  /** Longest wait honoured from a `Retry-After` header or backoff between attempts. @default 30_000 */
+  /** Longest wait between attempts of one call; a longer `Retry-After` is thrown instead. @default 1_000 */
   maxRetryDelayMs?: number;
   /** Concurrent requests at most. @default 8 */
   concurrency?: number;
@@ -261,6 +264,10 @@ export class QuayClient {
   readonly #slots: Semaphore;
   readonly #pace: AdaptiveRate;
   readonly #now: () => number;
+  /** Transport errors that were not timeouts (connection closed, reset, refused). */
+  readonly #stale = new WeakSet<QuayApiError>();
+  /** Requests that got no answer in time: retrying at once would only double the wait. */
+  readonly #timeouts = new WeakSet<QuayApiError>();
   /** The token Quay last accepted on an authenticated-only route, and when. */
   #proof: { token: string; at: number } | undefined;
 
@@ -641,14 +648,19 @@ export class QuayClient {
    * answer 401 or the CSRF 403 to a refused token), so their success proves the token.
    */
   async #call(spec: CallSpec, authenticatedOnly = false): Promise<CallResult> {
-    const maxAttempts = Math.max(1, this.#options.maxAttempts ?? 1);
-    const maxDelay = this.#options.maxRetryDelayMs ?? 30_000;
+    const maxAttempts = Math.max(1, this.#options.maxAttempts ?? 3);
+    const maxDelay = this.#options.maxRetryDelayMs ?? 1_000;
     for (let attempt = 1;; attempt++) {
       let outcome: CallResult | QuayApiError;
       await this.#slots.acquire();
       try {
         await this.#paced();
         outcome = await this.#exchange(spec);
+        // A pooled connection the server closed as the request went out: nothing reached Quay, so
+        // an idempotent request goes again at once, on a fresh connection (not an attempt).
+        if (outcome instanceof QuayApiError && this.#stale.has(outcome) && spec.method !== "POST") {
+          outcome = await this.#exchange(spec);
+        }
       } finally {
         this.#slots.release();
       }
@@ -656,12 +668,15 @@ export class QuayClient {
         if (authenticatedOnly && outcome.status < 400) this.#accepted();
         return outcome;
       }
-      if (outcome.retry !== "transient" || attempt >= maxAttempts || this.#options.signal?.aborted) {
+      const asked = outcome.retryAfterSeconds === undefined ? 0 : outcome.retryAfterSeconds * 1000;
+      if (
+        outcome.retry !== "transient" || attempt >= maxAttempts || this.#options.signal?.aborted ||
+        this.#timeouts.has(outcome) || asked > maxDelay
+      ) {
         throw outcome;
       }
-      const backoff = backoffDelay(attempt, { baseMs: this.#options.retryBaseMs ?? 250, maxMs: maxDelay });
-      const asked = outcome.retryAfterSeconds === undefined ? 0 : outcome.retryAfterSeconds * 1000;
-      await sleepUnlessAborted(Math.min(maxDelay, Math.max(backoff, asked)), this.#options.signal);
+      const backoff = backoffDelay(attempt, { baseMs: this.#options.retryBaseMs ?? 200, maxMs: maxDelay });
+      await sleepUnlessAborted(Math.max(backoff, asked), this.#options.signal);
     }
   }
 
@@ -733,7 +748,10 @@ export class QuayClient {
       const reason = error.timedOut && !this.#options.signal?.aborted
         ? `No answer within ${this.#options.timeoutMs ?? 10_000} ms`
         : error.message;
-      return this.#error(0, spec.route, reason);
+      const failure = this.#error(0, spec.route, reason);
+      if (error.timedOut) this.#timeouts.add(failure);
+      else this.#stale.add(failure);
+      return failure;
     } finally {
       this.#pace.answered(sentAt, status, retryAfter);
       this.#options.onCall?.({ route: spec.route, status, durationMs: performance.now() - started });
