@@ -34,6 +34,8 @@ export interface RealQuay {
   /** Super user name and password (for `/v2` basic auth). */
   readonly adminUser: string;
   readonly adminPassword: string;
+  /** Quay's state directory (`REALQUAY_DIR`: source tree, venv, TLS). */
+  readonly stateDir: string;
   /** An HTTP client trusting {@linkcode RealQuay.caPem}; closed at process exit. */
   readonly client: Deno.HttpClient;
   /** One API call as the super user (or `token`; `null`: none); never throws on an HTTP status. */
@@ -95,7 +97,8 @@ async function start(): Promise<RealQuay> {
     if (!value) throw new RealQuayError(`${envPath} has no ${key}`);
     return value;
   };
-  const caPem = await Deno.readTextFile(need("QUAY_CA"));
+  const caPath = need("QUAY_CA");
+  const caPem = await Deno.readTextFile(caPath);
   const client = Deno.createHttpClient({ caCerts: [caPem] });
   const url = need("QUAY_URL");
   const token = need("QUAY_TOKEN");
@@ -106,6 +109,8 @@ async function start(): Promise<RealQuay> {
     caPem,
     adminUser: need("QUAY_ADMIN_USER"),
     adminPassword: need("QUAY_ADMIN_PASSWORD"),
+    // quay.env sits in the state directory, the CA in its tls/.
+    stateDir: envPath.replace(/\/[^/]+$/, ""),
     client,
     api: (method, path, options = {}) => callApi(url, client, token, method, path, options),
   };
@@ -162,6 +167,34 @@ function parseEnv(text: string): Record<string, string> {
 export function uniqueName(prefix: string): string {
   const bytes = crypto.getRandomValues(new Uint8Array(6));
   return `${prefix}${[...bytes].map((b) => (b % 36).toString(36)).join("")}`;
+}
+
+/**
+ * Mints (`"mint"`, returns the token) or revokes (`"revoke"`) an OAuth token of the super user
+ * directly in Quay's database, with Quay's own Python (`quay_token.py`), as an admin would in Quay's UI.
+ */
+export async function quayToken(quay: RealQuay, action: "mint" | "revoke", token?: string): Promise<string> {
+  const dir = quay.stateDir;
+  const output = await new Deno.Command(`${dir}/venv/bin/python`, {
+    args: [new URL("./quay_token.py", import.meta.url).pathname, action, ...(token ? [token] : [])],
+    cwd: `${dir}/quay`,
+    env: {
+      REALQUAY_DIR: dir,
+      PYTHONPATH: `${dir}/quay`,
+      QUAYPATH: ".",
+      QUAYDIR: `${dir}/quay`,
+      QUAYCONF: `${dir}/quay/conf`,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(output.stdout).trim().split("\n").pop() ?? "";
+  if (!output.success || out === "") {
+    throw new RealQuayError(
+      `quay_token.py ${action} failed: ${new TextDecoder().decode(output.stderr).slice(-500)}`,
+    );
+  }
+  return out;
 }
 
 /** Deletes an organization if it exists (cleanup); ignores a 404. */
