@@ -1,8 +1,8 @@
 /**
  * @module
- * The Quay REST client: the narrow set of calls quay-bridge makes (see `QUAY-API.md`), each
- * returning typed data or throwing {@linkcode QuayApiError}. It verifies TLS unless told otherwise,
- * caps concurrent requests and bounds each request with a timeout. It retries only what is cheap
+ * The Quay REST client: the narrow set of calls quay-bridge makes, each returning typed data or
+ * throwing {@linkcode QuayApiError}. It verifies TLS unless told otherwise, caps concurrent
+ * requests and bounds each request with a timeout. It retries only what is cheap
  * to retry at once (a quick 5xx, a dropped connection: up to 3 attempts within about a second); a
  * timeout or a longer `Retry-After` is thrown at once with `retryAfterSeconds`, and the caller's
  * work queue decides when to try again, so long waits never stack.
@@ -321,10 +321,15 @@ export class QuayClient {
       return view;
     }
     await this.getUser();
-    throw this.#error(403, route, `The token does not administer organization ${org}`, {
-      reason: QuayReason.OrganizationNotAdministered,
-      retry: "terminal",
-    });
+    throw this.#error(
+      403,
+      route,
+      `The token does not administer organization ${org} (its user is no owner, or it lacks the org:admin scope)`,
+      {
+        reason: QuayReason.OrganizationNotAdministered,
+        retry: "terminal",
+      },
+    );
   }
 
   /** Whether the organization exists (`GET /organization/{org}`), without judging the token. */
