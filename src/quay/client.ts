@@ -222,7 +222,8 @@ export class AdaptiveRate {
       }
       return;
     }
-    if (status === 0) return;
+    // Only answers Quay served count as room to grow; failures and server errors do not.
+    if (status === 0 || status >= 500) return;
     if (!Number.isFinite(this.#rate)) {
       this.#accepted.push(now);
       if (this.#accepted.length > 64) this.#accepted.shift();
