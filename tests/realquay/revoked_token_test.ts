@@ -1,11 +1,8 @@
 /**
  * @module
- * PENDING (not run by `deno test`: the file name does not end in `_test.ts`): a token revoked in
- * Quay must turn `CredentialsValid` False with reason `TokenInvalid` within 60 s. The Quay client
- * already throws `TokenInvalid` at the first call after the revocation (Quay answers a revoked token
- * as anonymous: the CSRF 403 on writes); the integration controller still trusts its credentials
- * check until the next resync (10 minutes). Rename this file to `revoked_token_test.ts` once the
- * controller re-checks the credentials on a `TokenInvalid` from any call.
+ * A token revoked in Quay must turn `CredentialsValid` False with reason `TokenInvalid` within 60 s.
+ * Quay answers a revoked token as anonymous (the CSRF 403 on writes); the Quay client turns that into
+ * `TokenInvalid` at the first call, and the reconcile reports it to the integration's status at once.
  */
 import assert from "node:assert/strict";
 import { synced, until, withOperator } from "./operator.ts";
