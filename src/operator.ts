@@ -41,6 +41,7 @@ import type { NamespaceCaches } from "./controller/namespace_facts.ts";
 import type { NamespaceOutcome, PlanSettings } from "./controller/namespace_plan.ts";
 import { kubeNamespacePort } from "./controller/namespace_ports.ts";
 import type { KnownOrganization } from "./controller/quay_plan.ts";
+import { QuayAudit, secretCursorStore } from "./controller/quay_audit.ts";
 import type { Action, QueueObserver, WorkQueue } from "./controller/queue.ts";
 import {
   type BuildView,
@@ -59,6 +60,11 @@ import {
 export interface OperatorSettings {
   /** Re-read Quay for each synced namespace this often. @default 600_000 */
   resyncMs?: number;
+  /**
+   * Follow each integration's Quay audit log (`quay_audit.ts`): poll every `intervalMs` (0 = off),
+   * resync a followed integration every `resyncMs`, keep the cursor in a Secret of `namespace`.
+   */
+  audit?: { intervalMs: number; resyncMs: number; namespace: string };
   /** Keep retrying an organization deletion this long. @default 300_000 */
   deletionBudgetMs?: number;
   /** Namespace reconciles at once. @default 8 */
@@ -113,6 +119,8 @@ export class Operator {
   readonly namespaceController: Controller;
   readonly buildController: Controller;
   readonly credentials: CredentialsController;
+  /** Follows the integrations' audit logs (undefined when turned off). */
+  readonly audit: QuayAudit | undefined;
   readonly #log: Logger;
   readonly #observers: OperatorObservers | undefined;
   readonly #abort = new AbortController();
@@ -234,6 +242,34 @@ export class Operator {
       },
       now: Date.now,
     };
+    const audit = settings.audit;
+    if (audit && audit.intervalMs > 0) {
+      this.audit = new QuayAudit({
+        integrations: () =>
+          this.registry.entries().flatMap((e) => {
+            const client = e.parsed.ok && this.registry.credentials(e.key)?.state === "ok"
+              ? this.registry.client(e.key)
+              : undefined;
+            return client ? [{ key: e.key, client }] : [];
+          }),
+        onDrift: (key, organizations) => this.#drifted(key, organizations),
+        onState: (key, state) => {
+          if (state.kind !== "unavailable") return;
+          // Back to the plain resync: look again within one period, spread.
+          for (const [mk, ns] of this.memory.namespaceOf) {
+            if (mk.startsWith(`${key}|`)) namespaceController.enqueue(ns, Math.random() * resyncMs);
+          }
+        },
+        store: secretCursorStore(kube, audit.namespace),
+        logger: log,
+        intervalMs: audit.intervalMs,
+        trustMs: audit.resyncMs,
+        now: Date.now,
+      });
+      Object.assign(nsContext, { audit: this.audit, auditedResyncMs: audit.resyncMs });
+    } else {
+      this.audit = undefined;
+    }
     const namespaceController = this.namespaceController = controller(
       "namespace",
       (key) => reconcileNamespace(nsContext, key),
@@ -343,11 +379,28 @@ export class Operator {
     if (this.leading) follower.lead();
   }
 
-  /** Starts reconciling (this replica leads): enqueues everything once. */
+  /**
+   * Starts reconciling (this replica leads): enqueues everything once. With the audit log followed,
+   * namespaces wait for its first read (bounded by 5 s): what changed in Quay while no replica led
+   * decides which organizations are re-read and which the cluster's evidence may stand for.
+   */
   lead(): void {
     if (this.leading) return;
     this.integrationController.lead(this.registry.entries().map((e) => e.key));
-    this.namespaceController.lead(this.namespaces.keys());
+    const audit = this.audit;
+    if (audit) {
+      const signal = this.#abort.signal;
+      const first = audit.poll();
+      const bounded = Promise.race([first, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      this.#tasks.push(
+        bounded.then(() => {
+          if (!signal.aborted) this.namespaceController.lead(this.namespaces.keys());
+          return first;
+        }).then(() => audit.run(signal)),
+      );
+    } else {
+      this.namespaceController.lead(this.namespaces.keys());
+    }
     this.buildController.lead(
       [...this.builds.keys()].filter((key) => {
         const build = this.builds.get(key);
@@ -370,6 +423,21 @@ export class Operator {
     await this.credentials.stop(graceMs);
     await Promise.allSettled(this.#tasks);
     this.registry.close();
+  }
+
+  /** Organizations the audit log says were changed by hand: their mirrors are stale, their namespaces requeued. */
+  #drifted(key: string, organizations: ReadonlySet<string> | "all"): void {
+    const prefix = `${key}|`;
+    const keys = organizations === "all"
+      ? [...this.memory.organizations.keys()].filter((mk) => mk.startsWith(prefix))
+      : [...organizations].map((org) => `${prefix}${org}`);
+    for (const mk of keys) {
+      const known = this.memory.organizations.get(mk);
+      if (known) known.observedAt = 0;
+      else this.memory.suspects.add(mk);
+      const ns = this.memory.namespaceOf.get(mk);
+      if (ns) this.namespaceController.enqueue(ns);
+    }
   }
 
   /** Follows integration changes: service account names to cache, credentials Secrets to watch. */

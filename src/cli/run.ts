@@ -103,6 +103,11 @@ async function runStarted(options: RunOptions): Promise<number> {
     logger,
     settings: {
       resyncMs: config.resyncMs,
+      audit: {
+        intervalMs: config.auditIntervalMs,
+        resyncMs: config.auditedResyncMs,
+        namespace: config.namespace,
+      },
       deletionBudgetMs: config.deletionBudgetMs,
       concurrency: config.concurrency,
       quay: { timeoutMs: config.quayTimeoutMs },

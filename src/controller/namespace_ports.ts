@@ -58,6 +58,8 @@ export interface NamespaceKubePort {
   updateSecret(secret: RobotSecret, resourceVersion: string): Promise<void>;
   /** Adds the Secret to the account's `secrets` and `imagePullSecrets`, as last seen. */
   linkSecret(account: ServiceAccountView, secret: string): Promise<void>;
+  /** Sets the namespace's annotation recording what was synced (`sync_evidence.ts`). */
+  recordSynced?(ns: NamespaceView, annotation: string, digest: string): Promise<void>;
 }
 
 function secretObject(secret: RobotSecret, resourceVersion?: string) {
@@ -152,6 +154,13 @@ export function kubeNamespacePort(kube: KubeClient): NamespaceKubePort {
 
     async updateSecret(secret, resourceVersion) {
       await kube.update(SECRETS, secretObject(secret, resourceVersion));
+    },
+
+    async recordSynced(ns, annotation, digest) {
+      // One annotation, merged: nothing else on the namespace is touched, so no precondition is needed.
+      await kube.patch(NAMESPACES, ns.name, { metadata: { annotations: { [annotation]: digest } } }, {
+        patchType: "merge",
+      });
     },
 
     async linkSecret(account, secret) {

@@ -38,6 +38,26 @@ export interface QuayRepository {
   readonly description?: string | null;
 }
 
+/**
+ * One audit log entry as Quay lists it. `namespace` is present while the organization exists (a
+ * deleted organization's entries carry its name in `metadata.namespace` only).
+ */
+export interface QuayLogEntry {
+  readonly kind: string;
+  /** RFC 2822, whole seconds (`Wed, 02 Dec 2026 06:08:46 -0000`). */
+  readonly datetime: string;
+  readonly metadata?: Readonly<Record<string, unknown>>;
+  readonly namespace?: { readonly kind?: string; readonly name?: string };
+}
+
+/** One page of the audit log. */
+export interface QuayLogPage {
+  readonly logs: readonly QuayLogEntry[];
+  readonly nextPage: string | undefined;
+  /** Quay's log search is not configured (`search_unavailable`). */
+  readonly unavailable: boolean;
+}
+
 /** The authenticated user. */
 export interface QuayUser {
   readonly username: string;
@@ -311,6 +331,33 @@ export class QuayClient {
       route: "PUT /api/v1/repository/{org}/{repo}/permissions/user/{user}",
       body: { role },
     });
+  }
+
+  /**
+   * `GET /superuser/logs`: one page of the audit log of the whole registry, newest first (20 entries
+   * a page). `starttime`/`endtime` are UTC days (`MM/DD/YYYY`, both inclusive); `nextPage` is the
+   * opaque `next_page` of the previous page. Only a super-user's token may read it (403 otherwise).
+   */
+  async listSuperuserLogs(
+    options: { startDay: string; endDay: string; nextPage?: string | undefined },
+  ): Promise<QuayLogPage> {
+    const query = `starttime=${enc(options.startDay)}&endtime=${enc(options.endDay)}` +
+      (options.nextPage ? `&next_page=${enc(options.nextPage)}` : "");
+    const r = await this.#call({
+      method: "GET",
+      path: `/api/v1/superuser/logs?${query}`,
+      route: "GET /api/v1/superuser/logs",
+    });
+    const body = (r.body ?? {}) as {
+      logs?: QuayLogEntry[];
+      next_page?: string;
+      search_unavailable?: boolean;
+    };
+    return {
+      logs: Array.isArray(body.logs) ? body.logs : [],
+      nextPage: body.next_page || undefined,
+      unavailable: body.search_unavailable === true,
+    };
   }
 
   #error(
