@@ -112,7 +112,11 @@ export async function pollAuditLog(
         reached = true;
         break;
       }
-      if (at === cursor.at && seen.has(print)) continue;
+      if (at === cursor.at && seen.has(print)) {
+        // Read last time; what follows it (same second, lower id) was read then too.
+        reached = true;
+        break;
+      }
       const organization = organizationOf(entry);
       if (organization && DRIFT_KINDS.has(entry.kind)) organizations.add(organization);
     }
