@@ -129,6 +129,7 @@ export class Operator {
   readonly #followers: LeaderFollower[] = [];
   /** Service account names any integration configures; the SA cache keeps only these. */
   #accountNames = new Set<string>();
+  #leading = false;
 
   constructor(options: OperatorOptions) {
     const log = this.#log = options.logger;
@@ -212,6 +213,7 @@ export class Operator {
           logger: log,
           resyncMs,
           onCredentials: (key) => feeds.credentials.emit(key, undefined, undefined),
+          audit: (key) => this.audit?.state(key),
           now: Date.now,
         }, key),
       2,
@@ -254,6 +256,7 @@ export class Operator {
           }),
         onDrift: (key, organizations) => this.#drifted(key, organizations),
         onState: (key, state) => {
+          integrationController.enqueue(key, 1_000);
           if (state.kind !== "unavailable") return;
           // Back to the plain resync: look again within one period, spread.
           for (const [mk, ns] of this.memory.namespaceOf) {
@@ -365,7 +368,7 @@ export class Operator {
 
   /** True while this replica leads. */
   get leading(): boolean {
-    return this.namespaceController.leading;
+    return this.#leading;
   }
 
   /** The metrics observer for a work queue named `name` (controllers wired outside the operator). */
@@ -385,7 +388,9 @@ export class Operator {
    * decides which organizations are re-read and which the cluster's evidence may stand for.
    */
   lead(): void {
-    if (this.leading) return;
+    if (this.#leading) return;
+    // Leading from now on, though the namespace queue may wait for the audit log's first read.
+    this.#leading = true;
     this.integrationController.lead(this.registry.entries().map((e) => e.key));
     const audit = this.audit;
     if (audit) {

@@ -62,11 +62,17 @@ function fingerprint(entry: QuayLogEntry): string {
   }`;
 }
 
-/** The organization an entry is about: its namespace, or (once deleted) the name in its metadata. */
+/**
+ * The organization an entry is about. The name in its metadata comes first: Quay renames an
+ * organization it deletes (to a random name, until it is collected) and lists its entries under
+ * that name; a renamed organization's entry names the old one in `old_name`.
+ */
 export function organizationOf(entry: QuayLogEntry): string | undefined {
-  if (entry.namespace?.name) return entry.namespace.name;
-  const named = entry.metadata?.namespace;
-  return typeof named === "string" && named !== "" ? named : undefined;
+  for (const field of ["old_name", "namespace"]) {
+    const named = entry.metadata?.[field];
+    if (typeof named === "string" && named !== "") return named;
+  }
+  return entry.namespace?.name || undefined;
 }
 
 /** `MM/DD/YYYY` of a UTC day, as Quay's log endpoints take them. */

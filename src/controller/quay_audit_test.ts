@@ -79,4 +79,18 @@ Deno.test("a page budget that runs out before the cursor is a gap", async () => 
 Deno.test("a deleted organization is named by its metadata", () => {
   assert.equal(organizationOf(entry("org_delete", 1, "gone", true)), "gone");
   assert.equal(organizationOf({ kind: "delete_robot", datetime: "" }), undefined);
+  // Quay renames an organization it deletes until it is collected; the metadata keeps the name.
+  assert.equal(
+    organizationOf({
+      kind: "org_delete",
+      datetime: "",
+      metadata: { namespace: "team" },
+      namespace: { kind: "org", name: "a9e04c3b-0a70-4f37-af61-517d93245029" },
+    }),
+    "team",
+  );
+  assert.equal(
+    organizationOf({ kind: "org_change_name", datetime: "", metadata: { old_name: "old" } }),
+    "old",
+  );
 });

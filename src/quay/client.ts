@@ -39,8 +39,9 @@ export interface QuayRepository {
 }
 
 /**
- * One audit log entry as Quay lists it. `namespace` is present while the organization exists (a
- * deleted organization's entries carry its name in `metadata.namespace` only).
+ * One audit log entry as Quay lists it. `namespace` is the organization's current name: a deleted
+ * organization is renamed until it is collected, then `namespace` is absent; `metadata.namespace`
+ * (organization and repository entries) keeps the name of the time.
  */
 export interface QuayLogEntry {
   readonly kind: string;

@@ -7,8 +7,10 @@
  * (`starttime`/`endtime` as `MM/DD/YYYY`, the end day inclusive), with an opaque `next_page`.
  *
  * As on the real server (checked against Quay 3.x): an entry's `namespace` appears in the
- * super-user listing only while its organization exists (a deleted organization's entries carry
- * the name in `metadata.namespace` only: `org_delete`, `delete_repo`, `create_repo`, `org_create`);
+ * super-user listing while its organization exists (Quay renames a deleted organization to a random
+ * name until it is collected and lists its entries under that name; here it is collected at once,
+ * so they have none); `metadata.namespace` keeps the name for `org_delete`, `delete_repo`,
+ * `create_repo` and `org_create`;
  * the organization listing has no `namespace`; only a super-user may read the super-user log (403).
  */
 import { formatQuayDate, jsonResponse, notFound, unauthorized } from "./http_util.ts";
