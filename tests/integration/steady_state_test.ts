@@ -181,3 +181,40 @@ Deno.test("a restart with synced namespaces reads no organization from Quay: the
     assert.ok(startup <= Math.ceil(names.length / 100) + 9, `start-up calls: ${JSON.stringify(atReady)}`);
   });
 });
+
+Deno.test("a token without super-user rights cannot read the audit log: the status and the log say so, and the plain resync repairs drift", async () => {
+  const b = await startBridge({ start: false });
+  try {
+    const token = b.quayWorld.createToken({
+      user: "developer",
+      scopes: [
+        "repo:read",
+        "repo:write",
+        "repo:admin",
+        "repo:create",
+        "user:read",
+        "user:admin",
+        "org:admin",
+      ],
+    });
+    await b.kube.ok("PUT", "/api/v1/namespaces/quay-bridge/secrets/quay-integration", {
+      metadata: { name: "quay-integration", namespace: "quay-bridge" },
+      stringData: { token },
+    });
+    await b.startOperator(["--audit-interval", "300ms", "--resync", "1s", "--audited-resync", "1h"]);
+    await b.createProject("plain");
+    await synced(b, "plain");
+    const condition = await until("AuditLogFollowed False", async () => {
+      const cr = await b.kube.ok("GET", "/apis/quay.redhat.com/v1/quayintegrations/quay");
+      const c = (cr.status?.conditions ?? []).find((c: { type: string }) => c.type === "AuditLogFollowed");
+      return c?.status === "False" ? c : undefined;
+    });
+    assert.equal(condition.reason, "AuditLogUnavailable");
+    assert.ok(b.logs.some((l) => String(l.msg).startsWith("quay audit log unavailable")));
+    // Drift is still repaired, by the plain resync (1 s here).
+    await b.quay.ok("DELETE", "/api/v1/organization/openshift_plain/robots/deployer");
+    await until("robot recreated by the resync", () => robotToken(b, "openshift_plain", "deployer"), 10_000);
+  } finally {
+    await b.close();
+  }
+});
