@@ -130,6 +130,8 @@ export class Operator {
   /** Service account names any integration configures; the SA cache keeps only these. */
   #accountNames = new Set<string>();
   #leading = false;
+  /** When the audit log last named drift, per integration. */
+  readonly #driftAt = new Map<string, number>();
 
   constructor(options: OperatorOptions) {
     const log = this.#log = options.logger;
@@ -264,6 +266,15 @@ export class Operator {
           }
         },
         store: secretCursorStore(kube, audit.namespace),
+        // A cursor is stored only once the drift it covers is repaired (a restart in between reads it
+        // again) — or after five minutes, so a namespace that cannot be repaired holds nothing back.
+        pending: (key) => {
+          if (Date.now() - (this.#driftAt.get(key) ?? 0) > 300_000) return false;
+          for (const [mk, known] of this.memory.organizations) {
+            if (known.observedAt === 0 && mk.startsWith(`${key}|`)) return true;
+          }
+          return false;
+        },
         logger: log,
         intervalMs: audit.intervalMs,
         trustMs: audit.resyncMs,
@@ -436,10 +447,14 @@ export class Operator {
     const keys = organizations === "all"
       ? [...this.memory.organizations.keys()].filter((mk) => mk.startsWith(prefix))
       : [...organizations].map((org) => `${prefix}${org}`);
+    this.#driftAt.set(key, Date.now());
+    const entry = this.registry.get(key);
+    const ours = entry?.parsed.ok ? `${prefix}${entry.parsed.integration.organizationPrefix}_` : undefined;
     for (const mk of keys) {
       const known = this.memory.organizations.get(mk);
       if (known) known.observedAt = 0;
-      else this.memory.suspects.add(mk);
+      // Not read yet (a restart): never inferred from the cluster. Only names this integration could give.
+      else if (ours && mk.startsWith(ours)) this.memory.suspects.add(mk);
       const ns = this.memory.namespaceOf.get(mk);
       if (ns) this.namespaceController.enqueue(ns);
     }

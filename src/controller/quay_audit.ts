@@ -170,6 +170,8 @@ export interface QuayAuditOptions {
   /** Told whenever an integration's state changes. */
   readonly onState?: (key: string, state: AuditState) => void;
   readonly store: CursorStore | undefined;
+  /** True while drift of the integration is yet to be repaired: its cursor is not stored meanwhile. */
+  readonly pending?: (key: string) => boolean;
   readonly logger: Logger;
   readonly intervalMs: number;
   /** A stored cursor older than this is not trusted (the resync of a followed integration). */
@@ -261,11 +263,16 @@ export class QuayAudit {
   async save(): Promise<void> {
     if (!this.#o.store || !this.#dirty) return;
     const cursors = new Map(this.#stored ?? []);
-    for (const [key, state] of this.#states) if (state.kind === "following") cursors.set(key, state.cursor);
+    let held = false;
+    for (const [key, state] of this.#states) {
+      if (state.kind !== "following") continue;
+      if (this.#o.pending?.(key)) held = true;
+      else cursors.set(key, state.cursor);
+    }
     try {
       await this.#o.store.save(cursors);
       this.#stored = cursors;
-      this.#dirty = false;
+      this.#dirty = held;
       this.#savedAt = this.#o.now();
     } catch (error) {
       this.#o.logger.warn("audit cursors not stored", { error: messageOf(error) });
