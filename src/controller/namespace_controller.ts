@@ -103,6 +103,12 @@ export interface NamespaceContext {
   readonly auditedResyncMs?: number | undefined;
 }
 
+/**
+ * Changes an inferred mirror cannot be trusted for. Creations can: Quay answers "exists" and the
+ * client reads what is there.
+ */
+const NEEDS_READ: ReadonlySet<string> = new Set(["updatePrototype", "deleteRepository"]);
+
 /** The resync period of an integration: long while its audit log is followed. */
 export function resyncFor(
   ctx: Pick<NamespaceContext, "audit" | "auditedResyncMs" | "settings">,
@@ -188,8 +194,8 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
       );
       known = read.known;
       plan = planNamespace(synced, known);
-      if (plan.quay.length > 0 && ctx.memory.inferred.has(mk)) {
-        // Never change Quay on the cluster's word: read what is there, then plan again.
+      if (ctx.memory.inferred.has(mk) && plan.quay.some((c) => NEEDS_READ.has(c.kind))) {
+        // An inferred mirror knows no prototype ids and not who made a repository: read, then plan again.
         known.observedAt = 0;
         read = await mirror(ctx, client, decision.key, decision.organization, decision.integration, resyncMs);
         known = read.known;

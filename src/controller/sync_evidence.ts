@@ -6,8 +6,9 @@
  * and roles, repositories); the robot Secrets hold the robots' tokens. When the digest still
  * matches what is wanted now and every robot Secret is there, the Quay mirror can be inferred from
  * the cluster — provided the audit log since the last known sync names nothing of the organization
- * (the caller's part, `quay_audit.ts`). An inferred mirror is never applied from: a plan that would
- * change Quay re-reads the organization first.
+ * (the caller's part, `quay_audit.ts`). An inferred mirror knows no prototype ids and not who
+ * created a repository: a plan that would change a prototype or delete a repository re-reads the
+ * organization first; creations need no read (Quay answers "exists").
  */
 import { createHash } from "node:crypto";
 import { robotFullName, robotSecretName } from "../names.ts";
