@@ -19,6 +19,7 @@ import type { KubeClient } from "../kube/client.ts";
 import { type KubeObject, SECRETS } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
 import type { QuayClient, QuayLogEntry } from "../quay/client.ts";
+import { sleepUnlessAborted } from "../sleep.ts";
 
 /**
  * Log kinds (`LogEntryKind` in Quay's `initdb.py`) after which an organization's mirror may be
@@ -239,8 +240,9 @@ export class QuayAudit {
           if (cursor === undefined || scan.cursor.at !== cursor.at) this.#dirty = true;
           this.#set(key, { kind: "following", trusted: trusted && scan.complete, cursor: scan.cursor });
         } catch (error) {
-          const denied = error instanceof QuayApiError && (error.status === 403 || error.status === 401) &&
-            !error.reason.startsWith("TokenInvalid");
+          // 403: not a super-user's token; 404: super-users turned off (FEATURE_SUPER_USERS). A
+          // rejected token (401) is the credentials' problem, reported there: try again next round.
+          const denied = error instanceof QuayApiError && (error.status === 403 || error.status === 404);
           if (denied || error instanceof AuditUnavailableError) {
             if (previous?.kind !== "unavailable") {
               this.#o.logger.warn(
@@ -282,13 +284,7 @@ export class QuayAudit {
   /** Polls every interval until `signal` aborts, then stores the cursors. */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.#o.intervalMs);
-        signal.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
+      await sleepUnlessAborted(this.#o.intervalMs, signal);
       if (signal.aborted) break;
       await this.poll();
     }

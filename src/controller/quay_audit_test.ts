@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import type { QuayLogEntry, QuayLogPage } from "../quay/client.ts";
-import { organizationOf, pollAuditLog, quayDay } from "./quay_audit.ts";
+import { QuayApiError } from "../errors.ts";
+import { silentLogger } from "../log.ts";
+import { type AuditCursor, organizationOf, pollAuditLog, QuayAudit, quayDay } from "./quay_audit.ts";
+
+function fingerprintOf(e: QuayLogEntry | undefined): string {
+  assert.ok(e);
+  return `${e.kind}|${e.datetime}|${e.namespace?.name ?? ""}|${JSON.stringify(e.metadata ?? {})}`;
+}
 
 const T0 = Date.UTC(2026, 11, 2, 6, 8, 40);
 
@@ -93,4 +100,88 @@ Deno.test("a deleted organization is named by its metadata", () => {
     organizationOf({ kind: "org_change_name", datetime: "", metadata: { old_name: "old" } }),
     "old",
   );
+});
+
+function follower(options: {
+  logs: QuayLogEntry[];
+  stored?: Map<string, AuditCursor>;
+  fail?: QuayApiError;
+  pending?: boolean;
+  now: { t: number };
+}) {
+  const saved: Map<string, AuditCursor>[] = [];
+  const drift: (ReadonlySet<string> | "all")[] = [];
+  const p = port(options.logs, 20);
+  const client = options.fail ? { listSuperuserLogs: () => Promise.reject(options.fail) } : p;
+  const audit = new QuayAudit({
+    integrations: () => [{ key: "k", client }],
+    onDrift: (_key, organizations) => drift.push(organizations),
+    store: {
+      load: () => Promise.resolve(new Map(options.stored ?? [])),
+      save: (cursors) => {
+        saved.push(new Map(cursors));
+        return Promise.resolve();
+      },
+    },
+    pending: () => options.pending ?? false,
+    logger: silentLogger,
+    intervalMs: 1_000,
+    trustMs: 3_600_000,
+    now: () => options.now.t,
+  });
+  return { audit, saved, drift, asked: p.asked };
+}
+
+Deno.test("a stored cursor is trusted once the log since it is read; none, or an old one, is not", async () => {
+  const now = { t: T0 + 60_000 };
+  const logs = [entry("delete_robot", 30, "team"), entry("create_robot", 1, "x")];
+  const fresh = follower({ logs, stored: new Map([["k", { at: T0 + 10_000, seen: [] }]]), now });
+  await fresh.audit.poll();
+  assert.deepEqual(fresh.audit.state("k"), {
+    kind: "following",
+    trusted: true,
+    cursor: { at: T0 + 30_000, seen: [fingerprintOf(logs[0])] },
+  });
+  assert.deepEqual(fresh.drift.map((d) => d === "all" ? d : [...d]), [["team"]]);
+  assert.equal(fresh.saved.at(-1)?.get("k")?.at, T0 + 30_000, "the new cursor is stored");
+
+  const none = follower({ logs, now });
+  await none.audit.poll();
+  const first = none.audit.state("k");
+  assert.equal(first.kind === "following" && first.trusted, false);
+
+  const old = follower({ logs, stored: new Map([["k", { at: T0 - 7_200_000, seen: [] }]]), now });
+  await old.audit.poll();
+  const state = old.audit.state("k");
+  assert.equal(state.kind === "following" && state.trusted, false);
+});
+
+Deno.test("403 makes the log unavailable (the plain resync applies); an outage keeps trying", async () => {
+  const now = { t: T0 };
+  const denied = follower({
+    logs: [],
+    fail: new QuayApiError("Quay answered 403", { status: 403, route: "GET /api/v1/superuser/logs" }),
+    now,
+  });
+  await denied.audit.poll();
+  assert.equal(denied.audit.state("k").kind, "unavailable");
+  const down = follower({
+    logs: [],
+    fail: new QuayApiError("Cannot reach Quay", { status: 0, route: "GET /api/v1/superuser/logs" }),
+    now,
+  });
+  await down.audit.poll();
+  assert.equal(down.audit.state("k").kind, "pending");
+});
+
+Deno.test("a cursor is not stored while the drift it covers is unrepaired", async () => {
+  const now = { t: T0 + 60_000 };
+  const f = follower({
+    logs: [entry("delete_repo", 30, "team")],
+    stored: new Map([["k", { at: T0, seen: [] }]]),
+    pending: true,
+    now,
+  });
+  await f.audit.poll();
+  assert.equal(f.saved.at(-1)?.get("k")?.at, T0, "the old cursor is kept");
 });
