@@ -163,27 +163,16 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
         throw new TerminalError(`QuayIntegration ${decision.key} has no Quay client`, { reason: "NoClient" });
       }
       ctx.memory.namespaceOf.set(mk, name);
-      if (!ctx.memory.organizations.has(mk) && !ctx.memory.suspects.has(mk)) {
-        const state = ctx.audit?.state(decision.key);
-        // Evidence is trusted only while the audit log since the last run has been read in full.
-        if (state?.kind === "following" && state.trusted) {
-          const inferred = inferOrganization({
-            namespace: name,
-            annotations: ns.annotations,
-            digest,
-            desired,
-            clusterId: decision.integration.clusterId,
-            registryHost: decision.integration.registryHost,
-            secrets: facts.secrets,
-            // Spread the safety-net re-reads of namespaces inferred together over the resync period.
-            observedAt: ctx.now() - (ctx.random ?? Math.random)() * resyncMs,
-          });
-          if (inferred) {
-            ctx.memory.organizations.set(mk, inferred);
-            ctx.memory.inferred.add(mk);
-          }
-        }
-      }
+      trustCluster(ctx, decision.key, mk, {
+        namespace: name,
+        annotations: ns.annotations,
+        digest,
+        desired,
+        clusterId: decision.integration.clusterId,
+        registryHost: decision.integration.registryHost,
+        secrets: facts.secrets,
+        observedAt: 0,
+      }, resyncMs);
       let read = await mirror(
         ctx,
         client,
@@ -240,6 +229,28 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
   const jitter = (ctx.random ?? Math.random)() * 0.1 *
     (plan.integrationKey ? resyncFor(ctx, plan.integrationKey) : ctx.settings.resyncMs);
   return requeueAfter(plan.requeue.ms + jitter);
+}
+
+/**
+ * After a restart, a mirror not yet read may be inferred from the cluster's evidence — only while
+ * the audit log since the last run has been read in full and has not named the organization.
+ */
+function trustCluster(
+  ctx: NamespaceContext,
+  key: string,
+  mk: string,
+  evidence: Parameters<typeof inferOrganization>[0],
+  resyncMs: number,
+): void {
+  if (ctx.memory.organizations.has(mk) || ctx.memory.suspects.has(mk)) return;
+  const state = ctx.audit?.state(key);
+  if (state?.kind !== "following" || !state.trusted) return;
+  // Spread the safety-net re-reads of namespaces inferred together over the resync period.
+  const observedAt = ctx.now() - (ctx.random ?? Math.random)() * resyncMs;
+  const inferred = inferOrganization({ ...evidence, observedAt });
+  if (!inferred) return;
+  ctx.memory.organizations.set(mk, inferred);
+  ctx.memory.inferred.add(mk);
 }
 
 /** The Quay mirror of `organization`, re-read when stale, with every configured robot's token. */
