@@ -23,6 +23,7 @@
  */
 import { createCertificateAuthority, issueServingCertificate } from "../../../src/certs/pki.ts";
 import { apiErrorResponse, type ApiHandler, apiRoutes } from "./api.ts";
+import { AUDITED_BODY_ROUTES, AuditLog } from "./audit_log.ts";
 import { FaultPlan, type QuayFaults } from "./faults.ts";
 import { startFront } from "./front.ts";
 import { ApiProblem, csrfRefusal, htmlResponse, jsonResponse } from "./http_util.ts";
@@ -181,8 +182,12 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
     ipAddresses: ["127.0.0.1"],
   });
 
+  const auditLog = new AuditLog();
   const routes: RouteDef<Handler>[] = [
-    ...apiRoutes({ repositoryPageSize: Math.max(1, options.repositoryPageSize ?? 100) }).map((r) => ({
+    ...[
+      ...apiRoutes({ repositoryPageSize: Math.max(1, options.repositoryPageSize ?? 100) }),
+      ...auditLog.routes(),
+    ].map((r) => ({
       method: r.method,
       template: r.template,
       handler: { area: "api" as const, fn: r.handler },
@@ -295,7 +300,10 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
       // are served (401 where a user is required), writes meet the CSRF check.
       const identity = (bearer ? state.identityForToken(bearer) : undefined) ?? ANONYMOUS;
       if (identity === ANONYMOUS && req.method !== "GET" && req.method !== "HEAD") return csrfRefusal();
+      // The audit log records what a call changed; two routes name the organization in the body.
+      const audited = AUDITED_BODY_ROUTES.has(key) ? req.clone().json().catch(() => undefined) : undefined;
       const response = await handler.fn({ req, url, params: match.params, identity, state, host });
+      auditLog.record(key, match.params, await audited, identity, response.status);
       return headViaGet
         ? new Response(null, { status: response.status, headers: response.headers })
         : response;
