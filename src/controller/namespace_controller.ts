@@ -44,7 +44,7 @@ import { inferOrganization, syncDigest, SYNCED_ANNOTATION } from "./sync_evidenc
 import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";
 import type { NamespaceView } from "./views.ts";
 import { DELETION_FAILING_SINCE_ANNOTATION } from "../names.ts";
-import { QuayReason } from "../quay/client.ts";
+import { QuayReason } from "../quay/reasons.ts";
 import { collectDelay } from "./left_behind.ts";
 
 /** What the reconcile remembers between passes (the operator owns it; `plan` and the webhook read it). */
