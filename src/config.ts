@@ -6,6 +6,7 @@
  * `DISABLE_WEBHOOK`) keep working.
  */
 import { parseArgs } from "node:util";
+import type { KubeEnvironment } from "./kube/kubeconfig.ts";
 import type { LogLevel } from "./log.ts";
 
 /** The subcommands. */
@@ -21,6 +22,8 @@ export interface Config {
   readonly help: boolean;
   readonly kubeconfig: string | undefined;
   readonly context: string | undefined;
+  /** `HOME` and `KUBERNETES_SERVICE_HOST`/`_PORT`, for the kubeconfig loader. */
+  readonly kubeEnvironment: KubeEnvironment;
   /** The operator's namespace (Lease, webhook Secret). */
   readonly namespace: string;
   /** This replica's identity (pod name). */
@@ -185,6 +188,11 @@ export function parseConfig(sources: ConfigSources): Config {
     help: values.help === true,
     kubeconfig,
     context: get("context"),
+    kubeEnvironment: Object.freeze({
+      home: env("HOME"),
+      serviceHost: env("KUBERNETES_SERVICE_HOST"),
+      servicePort: env("KUBERNETES_SERVICE_PORT"),
+    }),
     namespace,
     podName,
     logLevel,

@@ -36,7 +36,11 @@ export async function runOperator(options: RunOptions): Promise<number> {
     namespaces: () => namespacesByState(started.operator),
     quayReachable: () => quayReachability(started.operator),
   });
-  const connection = await loadKubeConnection({ kubeconfig: config.kubeconfig, context: config.context });
+  const connection = await loadKubeConnection({
+    kubeconfig: config.kubeconfig,
+    context: config.context,
+    environment: config.kubeEnvironment,
+  });
   const kube = new KubeClient(connection, {
     userAgent: `quay-bridge/${VERSION}`,
     onCall: ({ verb, resource, status }) =>
