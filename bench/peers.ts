@@ -1,0 +1,190 @@
+/**
+ * @module
+ * The two operators the side-by-side benchmark runs, as processes against one cluster and one Quay:
+ * quay-bridge (`main.ts run`, with the `run` task's permissions) and the upstream Go operator
+ * (built from source by `upstream/build.sh`). Each is started with its webhook off, reads the
+ * admin kubeconfig of the cluster, and exposes its process id for resident-memory sampling.
+ */
+import { startOperatorProcess } from "../tests/cli/process.ts";
+
+/** Which operator. */
+export type PeerName = "quay-bridge" | "upstream";
+
+/** A running operator process. */
+export interface Peer {
+  readonly name: PeerName;
+  readonly pid: number;
+  /** The last lines it wrote, for diagnostics. */
+  tail(lines?: number): string;
+  /** Whether it exited (and with what). */
+  exited(): Deno.CommandStatus | undefined;
+  stop(): Promise<void>;
+}
+
+/** Raised when the upstream operator cannot be built. */
+export class UpstreamBuildError extends Error {
+  override name = "UpstreamBuildError";
+}
+
+const BUILD_SCRIPT = new URL("./upstream/build.sh", import.meta.url).pathname;
+
+/**
+ * Builds (once, cached) the upstream operator from `source`, a tarball or directory of
+ * github.com/quay/quay-bridge-operator with its vendor/ tree, and returns the binary's path.
+ */
+export async function ensureUpstreamBinary(source: string | undefined): Promise<string> {
+  if (!source) {
+    throw new UpstreamBuildError(
+      "The side-by-side benchmark needs the upstream operator's source: set QUAY_BRIDGE_UPSTREAM_SRC " +
+        "(or --upstream-src) to a tarball or directory of github.com/quay/quay-bridge-operator with its " +
+        "vendor/ tree (git clone, then go mod vendor).",
+    );
+  }
+  const output = await new Deno.Command("bash", {
+    args: [BUILD_SCRIPT, source],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const path = new TextDecoder().decode(output.stdout).trim();
+  if (!output.success || !path) {
+    throw new UpstreamBuildError(`bench/upstream/build.sh failed with exit code ${output.code}`);
+  }
+  return path;
+}
+
+/** The environment of an operator process: no proxy variables (everything is on loopback). */
+function childEnv(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([name]) => !/^(https?|all|no)_proxy$/i.test(name)),
+  );
+}
+
+function lineBuffer(max: number) {
+  const lines: string[] = [];
+  return {
+    lines,
+    push(line: string) {
+      lines.push(line);
+      if (lines.length > max) lines.splice(0, lines.length - max);
+    },
+  };
+}
+
+/** Starts quay-bridge as `quay-bridge run` against the kubeconfig. */
+export function startQuayBridge(kubeconfig: string): Peer {
+  const process = startOperatorProcess([
+    "--kubeconfig",
+    kubeconfig,
+    "--namespace",
+    "quay-bridge",
+    "--webhook-mode",
+    "off",
+    "--leader-elect",
+    "false",
+    "--ops-port",
+    "0",
+    "--log-level",
+    "warn",
+  ], { ...childEnv(), NO_PROXY: "localhost,127.0.0.1" });
+  let status: Deno.CommandStatus | undefined;
+  process.status.then((s) => (status = s));
+  return {
+    name: "quay-bridge",
+    pid: process.child.pid,
+    tail: (n = 30) => process.lines.slice(-n).join("\n"),
+    exited: () => status,
+    async stop() {
+      process.kill("SIGTERM");
+      const timer = setTimeout(() => process.kill("SIGKILL"), 10_000);
+      await process.status;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Starts the upstream operator binary against the kubeconfig, webhook off (`DISABLE_WEBHOOK`). */
+export function startUpstream(binary: string, kubeconfig: string): Peer {
+  const child = new Deno.Command(binary, {
+    args: [
+      "-kubeconfig",
+      kubeconfig,
+      "-metrics-bind-address",
+      "127.0.0.1:0",
+      "-health-probe-bind-address",
+      "127.0.0.1:0",
+    ],
+    env: { ...childEnv(), DISABLE_WEBHOOK: "" },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // It logs every reconcile at info level; only the tail is kept.
+  const buffer = lineBuffer(200);
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    let rest = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      rest += chunk;
+      let i;
+      while ((i = rest.indexOf("\n")) >= 0) {
+        buffer.push(rest.slice(0, i));
+        rest = rest.slice(i + 1);
+      }
+    }
+    if (rest) buffer.push(rest);
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let status: Deno.CommandStatus | undefined;
+  const done = child.status.then((s) => (status = s));
+  return {
+    name: "upstream",
+    pid: child.pid,
+    tail: (n = 30) => buffer.lines.slice(-n).join("\n"),
+    exited: () => status,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already exited
+      }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // exited meanwhile
+        }
+      }, 10_000);
+      await done;
+      clearTimeout(timer);
+      await pumps;
+    },
+  };
+}
+
+/** Resident set size of a process in MiB, from `/proc/<pid>/status` (`VmRSS`); undefined once gone. */
+export function rssMiB(pid: number): number | undefined {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+    return kb === undefined ? undefined : Math.round(Number(kb) / 1024 * 10) / 10;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples a process's RSS every `intervalMs` until stopped; reports the peak. */
+export function rssSampler(pid: number, intervalMs = 100): { stop(): number } {
+  let peak = rssMiB(pid) ?? 0;
+  const timer = setInterval(() => {
+    const rss = rssMiB(pid);
+    if (rss !== undefined && rss > peak) peak = rss;
+  }, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      const rss = rssMiB(pid);
+      if (rss !== undefined && rss > peak) peak = rss;
+      return peak;
+    },
+  };
+}
