@@ -225,7 +225,7 @@ async function runPeer(
     // Start-up and idle with nothing to manage.
     await sleep(3000);
     await quiet();
-    figures.rss_idle_mib = rssMiB(running.pid) ?? null;
+    figures.rss_idle_mib = (await rssMiB(running.pid)) ?? null;
     figures.quay_calls_startup = total();
     log(`${name}: idle ${figures.rss_idle_mib} MiB, ${figures.quay_calls_startup} Quay calls at start-up`);
 
@@ -280,8 +280,8 @@ async function runPeer(
       figures[`converged_namespaces_${size}`] = Math.floor(tracker.linked(prefix) / 3);
       figures[`quay_calls_per_namespace_burst_${size}`] = round(total() / size, 2);
       await quiet();
-      figures[`rss_peak_burst_${size}_mib`] = sampler.stop();
-      figures[`rss_after_${size}_mib`] = rssMiB(running.pid) ?? null;
+      figures[`rss_peak_burst_${size}_mib`] = await sampler.stop();
+      figures[`rss_after_${size}_mib`] = (await rssMiB(running.pid)) ?? null;
       managed += size;
       log(
         `${name}: ${size} new namespaces ${
@@ -307,7 +307,7 @@ async function runPeer(
       idleCalls / managed * 600 / options.idleSeconds,
       3,
     );
-    figures.rss_end_mib = rssMiB(running.pid) ?? null;
+    figures.rss_end_mib = (await rssMiB(running.pid)) ?? null;
     log(`${name}: ${idleCalls} Quay calls in ${options.idleSeconds} s idle with ${managed} namespaces`);
     return figures;
   } finally {
