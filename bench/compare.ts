@@ -226,6 +226,7 @@ async function runPeer(
     await sleep(3000);
     await quiet();
     figures.rss_idle_mib = (await rssMiB(running.pid)) ?? null;
+    figures.heap_idle_mib = (await running.heapMiB()) ?? null;
     figures.quay_calls_startup = total();
     log(`${name}: idle ${figures.rss_idle_mib} MiB, ${figures.quay_calls_startup} Quay calls at start-up`);
 
@@ -282,6 +283,7 @@ async function runPeer(
       await quiet();
       figures[`rss_peak_burst_${size}_mib`] = await sampler.stop();
       figures[`rss_after_${size}_mib`] = (await rssMiB(running.pid)) ?? null;
+      figures[`heap_after_${size}_mib`] = (await running.heapMiB()) ?? null;
       managed += size;
       log(
         `${name}: ${size} new namespaces ${
@@ -311,11 +313,27 @@ async function runPeer(
     log(`${name}: ${idleCalls} Quay calls in ${options.idleSeconds} s idle with ${managed} namespaces`);
     return figures;
   } finally {
-    await peer?.stop();
-    await tracker.close();
+    // A step that hangs must not hold the whole benchmark: each gets a bounded time, and says so.
+    const step = async (what: string, fn: () => Promise<void> | void) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((resolve) =>
+        timer = setTimeout(() => {
+          log(`${name}: ${what} did not finish within 20 s; going on`);
+          resolve();
+        }, 20_000)
+      );
+      await Promise.race([Promise.resolve().then(fn), late]);
+      clearTimeout(timer);
+    };
+    const stopping = performance.now();
+    await step("stopping the operator", async () => {
+      await peer?.stop();
+      log(`${name}: stopped in ${round((performance.now() - stopping) / 1000)} s`);
+    });
+    await step("closing the ServiceAccount watch", () => tracker.close());
     kube.close();
     api.close();
-    await quay.close();
+    await step("closing the Quay world", () => quay.close());
   }
 }
 

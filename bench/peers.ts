@@ -5,7 +5,7 @@
  * (built from source by `upstream/build.sh`). Each is started with its webhook off, reads the
  * admin kubeconfig of the cluster, and exposes its process id for resident-memory sampling.
  */
-import { startOperatorProcess } from "../tests/cli/process.ts";
+import { freePort, startOperatorProcess } from "../tests/cli/process.ts";
 
 /** Which operator. */
 export type PeerName = "quay-bridge" | "upstream";
@@ -16,6 +16,8 @@ export interface Peer {
   readonly pid: number;
   /** The last lines it wrote, for diagnostics. */
   tail(lines?: number): string;
+  /** Heap in use in MiB from its metrics endpoint (V8's heapUsed, Go's heap_alloc), if it answers. */
+  heapMiB(): Promise<number | undefined>;
   /** Whether it exited (and with what). */
   exited(): Deno.CommandStatus | undefined;
   stop(): Promise<void>;
@@ -70,8 +72,20 @@ function lineBuffer(max: number) {
   };
 }
 
+async function scrape(port: number, metric: string): Promise<number | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) });
+    const text = await response.text();
+    const value = new RegExp(`^${metric} (\\S+)$`, "m").exec(text)?.[1];
+    return value === undefined ? undefined : Math.round(Number(value) / 1048576 * 10) / 10;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Starts quay-bridge as `quay-bridge run` against the kubeconfig. */
 export function startQuayBridge(kubeconfig: string): Peer {
+  const opsPort = freePort();
   const process = startOperatorProcess([
     "--kubeconfig",
     kubeconfig,
@@ -81,8 +95,10 @@ export function startQuayBridge(kubeconfig: string): Peer {
     "off",
     "--leader-elect",
     "false",
+    "--ops-host",
+    "127.0.0.1",
     "--ops-port",
-    "0",
+    String(opsPort),
     "--log-level",
     "warn",
   ], { ...childEnv(), NO_PROXY: "localhost,127.0.0.1" });
@@ -91,6 +107,7 @@ export function startQuayBridge(kubeconfig: string): Peer {
   return {
     name: "quay-bridge",
     pid: process.child.pid,
+    heapMiB: () => scrape(opsPort, "process_heap_bytes"),
     tail: (n = 30) => process.lines.slice(-n).join("\n"),
     exited: () => status,
     async stop() {
@@ -104,12 +121,13 @@ export function startQuayBridge(kubeconfig: string): Peer {
 
 /** Starts the upstream operator binary against the kubeconfig, webhook off (`DISABLE_WEBHOOK`). */
 export function startUpstream(binary: string, kubeconfig: string): Peer {
+  const metricsPort = freePort();
   const child = new Deno.Command(binary, {
     args: [
       "-kubeconfig",
       kubeconfig,
       "-metrics-bind-address",
-      "127.0.0.1:0",
+      `127.0.0.1:${metricsPort}`,
       "-health-probe-bind-address",
       "127.0.0.1:0",
     ],
@@ -139,6 +157,7 @@ export function startUpstream(binary: string, kubeconfig: string): Peer {
   return {
     name: "upstream",
     pid: child.pid,
+    heapMiB: () => scrape(metricsPort, "go_memstats_heap_alloc_bytes"),
     tail: (n = 30) => buffer.lines.slice(-n).join("\n"),
     exited: () => status,
     async stop() {

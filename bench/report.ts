@@ -146,6 +146,10 @@ function label(key: string): string {
   if ((m = /^rss_peak_burst_(\d+)_mib$/.exec(key))) {
     return `resident memory peak during ${Number(m[1]).toLocaleString("en")} burst (MiB)`;
   }
+  if (key === "heap_idle_mib") return "heap in use idle (MiB)";
+  if ((m = /^heap_after_(\d+)_mib$/.exec(key))) {
+    return `heap in use after ${Number(m[1]).toLocaleString("en")} burst (MiB)`;
+  }
   if ((m = /^rss_after_(\d+)_mib$/.exec(key))) {
     return `resident memory after ${Number(m[1]).toLocaleString("en")} burst (MiB)`;
   }
