@@ -7,7 +7,8 @@
  * token-file authenticators. Its `KubeConfig` class imports the whole generated API client, which
  * costs about 60 MiB of resident memory before any work, although the operator makes its requests
  * with fetch (`client.ts`). The file handling around the schema (which file, which context, relative
- * paths, the in-cluster files) follows `KubeConfig` and is small enough to keep here.
+ * paths, the in-cluster files) follows `KubeConfig` and is small enough to keep here. The YAML
+ * parser (about 13 MiB resident) is loaded only when a kubeconfig file is read, never in a pod.
  */
 import {
   type Cluster,
@@ -19,7 +20,6 @@ import {
 } from "@kubernetes/client-node/dist/config_types.js";
 import { ExecAuth } from "@kubernetes/client-node/dist/exec_auth.js";
 import { FileAuth } from "@kubernetes/client-node/dist/file_auth.js";
-import { parse as parseYaml } from "yaml";
 import { KubeApiError } from "../errors.ts";
 import type { KubeConnection } from "./client.ts";
 
@@ -68,7 +68,7 @@ function absolute(dir: string, file: string | undefined): string | undefined {
   return `${dir}/${file}`;
 }
 
-function loadFile(path: string): Loaded {
+function loadFile(path: string, parseYaml: (text: string) => unknown): Loaded {
   let text: string;
   try {
     text = Deno.readTextFileSync(path);
@@ -168,11 +168,13 @@ export async function loadKubeConnection(options: KubeConnectionOptions): Promis
   const inCluster = !options.kubeconfig && isFile(`${root}${SERVICE_ACCOUNT_DIR}/token`);
   let loaded: Loaded;
   if (options.kubeconfig) {
-    loaded = merge(options.kubeconfig.split(":").filter(Boolean).map(loadFile));
+    const { parse } = await import("yaml");
+    loaded = merge(options.kubeconfig.split(":").filter(Boolean).map((file) => loadFile(file, parse)));
   } else if (inCluster) {
     loaded = inClusterConfig(root, environment);
   } else if (homeConfig && isFile(homeConfig)) {
-    loaded = loadFile(homeConfig);
+    const { parse } = await import("yaml");
+    loaded = loadFile(homeConfig, parse);
   } else {
     fail("No Kubernetes configuration: give --kubeconfig or KUBECONFIG, or run in a pod");
   }
