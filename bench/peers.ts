@@ -5,7 +5,7 @@
  * (built from source by `upstream/build.sh`). Each is started with its webhook off, reads the
  * admin kubeconfig of the cluster, and exposes its process id for resident-memory sampling.
  */
-import { freePort, startOperatorProcess } from "../tests/cli/process.ts";
+import { freePort } from "../tests/cli/process.ts";
 
 /** Which operator. */
 export type PeerName = "quay-bridge" | "upstream";
@@ -83,61 +83,39 @@ async function scrape(port: number, metric: string): Promise<number | undefined>
   }
 }
 
-/** Starts quay-bridge as `quay-bridge run` against the kubeconfig. */
-export function startQuayBridge(kubeconfig: string): Peer {
-  const opsPort = freePort();
-  const process = startOperatorProcess([
-    "--kubeconfig",
-    kubeconfig,
-    "--namespace",
-    "quay-bridge",
-    "--webhook-mode",
-    "off",
-    "--leader-elect",
-    "false",
-    "--ops-host",
-    "127.0.0.1",
-    "--ops-port",
-    String(opsPort),
-    "--log-level",
-    "warn",
-  ], { ...childEnv(), NO_PROXY: "localhost,127.0.0.1" });
-  let status: Deno.CommandStatus | undefined;
-  process.status.then((s) => (status = s));
-  return {
-    name: "quay-bridge",
-    pid: process.child.pid,
-    heapMiB: () => scrape(opsPort, "process_heap_bytes"),
-    tail: (n = 30) => process.lines.slice(-n).join("\n"),
-    exited: () => status,
-    async stop() {
-      process.kill("SIGTERM");
-      const timer = setTimeout(() => process.kill("SIGKILL"), 10_000);
-      await process.status;
-      clearTimeout(timer);
-    },
-  };
+const ROOT = new URL("../", import.meta.url).pathname;
+
+/**
+ * The Deno flags of the `run` task in deno.json (permissions, V8 flags): the benchmark runs the
+ * operator exactly as `deno task run` does.
+ */
+async function runTaskFlags(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  const words = String(config.tasks.run).split(/\s+/);
+  const main = words.indexOf("main.ts");
+  if (words[0] !== "deno" || words[1] !== "run" || main < 0) {
+    throw new Error(`deno.json's run task is not "deno run <flags> main.ts run": ${config.tasks.run}`);
+  }
+  return words.slice(2, main);
 }
 
-/** Starts the upstream operator binary against the kubeconfig, webhook off (`DISABLE_WEBHOOK`). */
-export function startUpstream(binary: string, kubeconfig: string): Peer {
-  const metricsPort = freePort();
-  const child = new Deno.Command(binary, {
-    args: [
-      "-kubeconfig",
-      kubeconfig,
-      "-metrics-bind-address",
-      `127.0.0.1:${metricsPort}`,
-      "-health-probe-bind-address",
-      "127.0.0.1:0",
-    ],
-    env: { ...childEnv(), DISABLE_WEBHOOK: "" },
+function spawnPeer(
+  name: PeerName,
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  heapMiB: () => Promise<number | undefined>,
+): Peer {
+  const child = new Deno.Command(command, {
+    args,
+    cwd: ROOT,
+    env,
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  // It logs every reconcile at info level; only the tail is kept.
+  // The upstream operator logs every reconcile at info level; only the tail is kept.
   const buffer = lineBuffer(200);
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     let rest = "";
@@ -154,30 +132,79 @@ export function startUpstream(binary: string, kubeconfig: string): Peer {
   const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
   let status: Deno.CommandStatus | undefined;
   const done = child.status.then((s) => (status = s));
+  const kill = (signal: Deno.Signal) => {
+    try {
+      child.kill(signal);
+    } catch {
+      // already exited
+    }
+  };
   return {
-    name: "upstream",
+    name,
     pid: child.pid,
-    heapMiB: () => scrape(metricsPort, "go_memstats_heap_alloc_bytes"),
+    heapMiB,
     tail: (n = 30) => buffer.lines.slice(-n).join("\n"),
     exited: () => status,
     async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already exited
-      }
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // exited meanwhile
-        }
-      }, 10_000);
+      kill("SIGTERM");
+      const timer = setTimeout(() => kill("SIGKILL"), 10_000);
       await done;
       clearTimeout(timer);
       await pumps;
     },
   };
+}
+
+/** Starts quay-bridge as `deno task run` starts it, against the kubeconfig, webhook off. */
+export async function startQuayBridge(kubeconfig: string): Promise<Peer> {
+  const opsPort = freePort();
+  const args = [
+    "run",
+    ...await runTaskFlags(),
+    `${ROOT}main.ts`,
+    "run",
+    "--kubeconfig",
+    kubeconfig,
+    "--namespace",
+    "quay-bridge",
+    "--webhook-mode",
+    "off",
+    "--leader-elect",
+    "false",
+    "--ops-host",
+    "127.0.0.1",
+    "--ops-port",
+    String(opsPort),
+    "--log-level",
+    "warn",
+  ];
+  return spawnPeer(
+    "quay-bridge",
+    Deno.execPath(),
+    args,
+    { ...childEnv(), NO_COLOR: "1" },
+    () => scrape(opsPort, "process_heap_bytes"),
+  );
+}
+
+/** Starts the upstream operator binary against the kubeconfig, webhook off (`DISABLE_WEBHOOK`). */
+export function startUpstream(binary: string, kubeconfig: string): Peer {
+  const metricsPort = freePort();
+  const args = [
+    "-kubeconfig",
+    kubeconfig,
+    "-metrics-bind-address",
+    `127.0.0.1:${metricsPort}`,
+    "-health-probe-bind-address",
+    "127.0.0.1:0",
+  ];
+  return spawnPeer(
+    "upstream",
+    binary,
+    args,
+    { ...childEnv(), DISABLE_WEBHOOK: "" },
+    () => scrape(metricsPort, "go_memstats_heap_alloc_bytes"),
+  );
 }
 
 function parseRss(line: string): number | undefined {

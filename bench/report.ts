@@ -137,6 +137,9 @@ function label(key: string): string {
   if ((m = /^converge_s_(\d+)$/.exec(key))) {
     return `${Number(m[1]).toLocaleString("en")} new namespaces: s to converged`;
   }
+  if ((m = /^create_s_(\d+)$/.exec(key))) {
+    return `${Number(m[1]).toLocaleString("en")} new namespaces: s to create them (the floor)`;
+  }
   if ((m = /^converged_namespaces_(\d+)$/.exec(key))) {
     return `${Number(m[1]).toLocaleString("en")} burst: namespaces converged`;
   }
@@ -204,8 +207,9 @@ export async function runEnvironment(): Promise<Record<string, unknown>> {
       cpu: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? null,
       cpus: navigator.hardwareConcurrency,
       memory_mib: Math.round(Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0) / 1024),
-      os: `${Deno.build.os} ${Deno.osRelease()}`,
-      loadavg: Deno.loadavg(),
+      // Through commands: Deno.osRelease() and Deno.loadavg() need --allow-sys.
+      os: `${Deno.build.os} ${await commandOutput("uname", ["-r"]) ?? ""}`.trim(),
+      loadavg: (await commandOutput("cat", ["/proc/loadavg"]))?.split(" ").slice(0, 3).map(Number) ?? null,
     },
     deno: Deno.version.deno,
     go: await commandOutput("go", ["env", "GOVERSION"]),
