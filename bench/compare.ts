@@ -280,6 +280,8 @@ async function runPeer(
       const ms = await converge(prefix, size, size * R, Math.max(0, deadline - Date.now()));
       const elapsed = performance.now() - started;
       figures[`converge_s_${size}`] = ms === null ? null : round(elapsed / 1000, 2);
+      // From the last object created to converged: the operator's own lag behind the burst.
+      figures[`lag_s_${size}`] = ms === null ? null : round(ms / 1000, 2);
       figures[`converged_namespaces_${size}`] = Math.floor(tracker.linked(prefix) / 3);
       figures[`quay_calls_per_namespace_burst_${size}`] = round(total() / size, 2);
       await quiet();

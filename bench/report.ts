@@ -137,6 +137,9 @@ function label(key: string): string {
   if ((m = /^converge_s_(\d+)$/.exec(key))) {
     return `${Number(m[1]).toLocaleString("en")} new namespaces: s to converged`;
   }
+  if ((m = /^lag_s_(\d+)$/.exec(key))) {
+    return `${Number(m[1]).toLocaleString("en")} new namespaces: s from the last created to converged`;
+  }
   if ((m = /^create_s_(\d+)$/.exec(key))) {
     return `${Number(m[1]).toLocaleString("en")} new namespaces: s to create them (the floor)`;
   }
