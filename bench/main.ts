@@ -1,10 +1,13 @@
 /**
  * @module
- * `deno task bench`: runs every benchmark of `bench/` in one process, one after another (they
- * share two cores, so never at once), then prints a short table on stderr and one JSON document on
- * stdout: the figures of each benchmark and the targets they are judged against.
+ * `deno task bench`: quay-bridge side by side with the upstream operator (`compare.ts`: each on a
+ * fresh real kube-apiserver and Quay, bursts of 100 and 1,000 new namespaces; `--size=10000` adds a
+ * 10,000 burst), then prints the table of figures and ratios on stderr, writes
+ * `bench/results/latest.json` (machine, Deno and Go versions, commit, every figure, ratios, targets)
+ * and prints the same JSON on stdout. Benchmarks run one after another (they share two cores).
  *
- * Targets (from the issues):
+ * The other benchmarks of `bench/` run with `--only=` (`compare,kube,quay,webhook,operator`).
+ * Targets of the comparison are in `report.ts`; those of the others (from the issues):
  * - test world Kubernetes API holding 10,000 namespaces × 5 ImageStreams × 3 Secrets: a full list
  *   of any of them in under 1 s, and a 10-watcher fan-out that keeps up (a PATCH reaches all ten
  *   within 100 ms at p99, a 5,000-event burst reaches all ten within 5 s);
@@ -12,11 +15,17 @@
  * - the operator: a new namespace with R ImageStreams costs at most 8 + R Quay calls, an event on
  *   a synced namespace none (its provisioning rate is reported).
  *
- * Flags: `--quick` (a smaller world, shorter runs: for a smoke test, not for the targets),
- * `--only=kube,quay,webhook,operator` (a subset), `--out=<file>` (also write the JSON there).
+ * Flags: `--quick` (a smaller world, shorter runs, bursts of 5: for a smoke test, not for the
+ * targets; the results file is then not written unless `--out` says where), `--size=<n>` (one more
+ * burst), `--sizes=<n,…>` (the bursts instead of 100,1000), `--idle=<s>` (idle window, default 60),
+ * `--only=<list>` (a subset), `--out=<file>` (write the JSON there instead),
+ * `--upstream-src=<tarball or dir>` (also `QUAY_BRIDGE_UPSTREAM_SRC`: the upstream operator's source).
  */
 import "../src/quiet_deprecations.ts";
+import { benchCompare, type Comparison } from "./compare.ts";
 import { benchOperator } from "./operator.ts";
+import { upstreamSource } from "./peers.ts";
+import { type CompareTarget, formatComparison, judgeComparison, runEnvironment } from "./report.ts";
 import { benchWebhook } from "./webhook.ts";
 import { benchWorldKube } from "./world_kube.ts";
 import { runQuayWorldBench } from "./world_quay.ts";
@@ -35,6 +44,10 @@ export interface Target {
 export interface BenchSummary {
   readonly quick: boolean;
   readonly startedAt: string;
+  readonly environment: Record<string, unknown>;
+  /** The side-by-side comparison with upstream, when it ran. */
+  readonly compare?: Comparison;
+  readonly compareTargets: CompareTarget[];
   readonly seconds: Record<string, number>;
   readonly results: Record<string, Record<string, unknown>>;
   readonly targets: Target[];
@@ -150,12 +163,21 @@ function table(targets: Target[]): string {
   return lines.join("\n") + "\n";
 }
 
+/** Options of {@linkcode runBenchmarks}. */
+export interface BenchOptions {
+  quick?: boolean;
+  only?: readonly string[];
+  /** Burst sizes of the comparison. @default quick ? [5] : [100, 1000] */
+  sizes?: readonly number[];
+  /** Idle window of the comparison, seconds. @default quick ? 5 : 60 */
+  idleSeconds?: number;
+  upstreamSource?: string | undefined;
+}
+
 /** Runs the selected benchmarks sequentially. */
-export async function runBenchmarks(
-  options: { quick?: boolean; only?: readonly string[] } = {},
-): Promise<BenchSummary> {
+export async function runBenchmarks(options: BenchOptions = {}): Promise<BenchSummary> {
   const quick = options.quick ?? false;
-  const only = new Set(options.only ?? ["kube", "quay", "webhook", "operator"]);
+  const only = new Set(options.only ?? ["compare"]);
   const results: Record<string, Record<string, unknown>> = {};
   const seconds: Record<string, number> = {};
   const startedAt = new Date().toISOString();
@@ -165,6 +187,18 @@ export async function runBenchmarks(
     results[name] = await fn();
     seconds[name] = Math.round((performance.now() - t) / 100) / 10;
   };
+  let compare: Comparison | undefined;
+  if (only.has("compare")) {
+    const t = performance.now();
+    compare = await benchCompare({
+      sizes: options.sizes ?? (quick ? [5] : [100, 1000]),
+      idleSeconds: options.idleSeconds ?? (quick ? 5 : 60),
+      quietMs: quick ? 1000 : 2000,
+      upstreamSource: options.upstreamSource,
+      log: (line) => write(Deno.stderr, `bench: ${line}\n`),
+    });
+    seconds.compare = Math.round((performance.now() - t) / 100) / 10;
+  }
   if (only.has("kube")) {
     await timed("world_kube", () => benchWorldKube({ namespaces: quick ? 1_000 : 10_000 }));
   }
@@ -188,17 +222,45 @@ export async function runBenchmarks(
     await timed("operator", () => benchOperator({ namespaces: quick ? 50 : 300 }));
   }
   const targets = judge(results);
-  return { quick, startedAt, seconds, results, targets, allTargetsMet: targets.every((t) => t.met) };
+  const compareTargets = compare ? judgeComparison(compare) : [];
+  return {
+    quick,
+    startedAt,
+    environment: await runEnvironment(),
+    ...(compare ? { compare } : {}),
+    compareTargets,
+    seconds,
+    results,
+    targets,
+    allTargetsMet: targets.every((t) => t.met) && compareTargets.every((t) => t.met || t.inconclusive),
+  };
 }
 
 if (import.meta.main) {
+  const arg = (name: string) => Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const quick = Deno.args.includes("--quick");
-  const only = Deno.args.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
-  const out = Deno.args.find((a) => a.startsWith("--out="))?.slice("--out=".length);
-  const summary = await runBenchmarks({ quick, only });
-  write(Deno.stderr, "\n" + table(summary.targets));
+  const only = arg("only")?.split(",");
+  const out = arg("out");
+  let sizes = arg("sizes")?.split(",").map(Number);
+  const extra = arg("size");
+  if (extra) sizes = [...(sizes ?? (quick ? [5] : [100, 1000])), Number(extra)];
+  const summary = await runBenchmarks({
+    quick,
+    only,
+    sizes,
+    idleSeconds: arg("idle") ? Number(arg("idle")) : undefined,
+    upstreamSource: upstreamSource(arg("upstream-src")),
+  });
+  if (summary.compare) write(Deno.stderr, "\n" + formatComparison(summary.compare, summary.compareTargets));
+  if (summary.targets.length) write(Deno.stderr, "\n" + table(summary.targets));
   if (summary.quick) write(Deno.stderr, "(--quick: a smaller world; the targets are for the full run)\n");
   const json = JSON.stringify(summary, null, 2) + "\n";
-  if (out) await Deno.writeTextFile(out, json);
+  const file = out ??
+    (summary.quick ? undefined : new URL("./results/latest.json", import.meta.url).pathname);
+  if (file) {
+    await Deno.mkdir(file.slice(0, file.lastIndexOf("/")) || ".", { recursive: true });
+    await Deno.writeTextFile(file, json);
+    write(Deno.stderr, `results: ${file}\n`);
+  }
   write(Deno.stdout, json);
 }

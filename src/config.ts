@@ -8,6 +8,7 @@
  * (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, upper or lower case) are read here too.
  */
 import { parseArgs } from "node:util";
+import type { KubeEnvironment } from "./kube/kubeconfig.ts";
 import type { LogLevel } from "./log.ts";
 import { ProxyConfigError, type ProxyEnvironment, validateProxyEnvironment } from "./http/proxy.ts";
 
@@ -24,6 +25,8 @@ export interface Config {
   readonly help: boolean;
   readonly kubeconfig: string | undefined;
   readonly context: string | undefined;
+  /** `HOME` and `KUBERNETES_SERVICE_HOST`/`_PORT`, for the kubeconfig loader. */
+  readonly kubeEnvironment: KubeEnvironment;
   /** The operator's namespace (Lease, webhook Secret). */
   readonly namespace: string;
   /** This replica's identity (pod name). */
@@ -507,6 +510,11 @@ export function parseConfig(sources: ConfigSources): Config {
     help: values.help === true,
     kubeconfig,
     context: str("context"),
+    kubeEnvironment: Object.freeze({
+      home: env("HOME"),
+      serviceHost: env("KUBERNETES_SERVICE_HOST"),
+      servicePort: env("KUBERNETES_SERVICE_PORT"),
+    }),
     namespace,
     podName,
     logLevel: oneOf<LogLevel>("log-level", must("log-level")) as LogLevel,

@@ -89,7 +89,11 @@ export async function collectFindings(config: Config): Promise<Finding[]> {
   let kube: KubeClient;
   try {
     kube = new KubeClient(
-      await loadKubeConnection({ kubeconfig: config.kubeconfig, context: config.context }),
+      await loadKubeConnection({
+        kubeconfig: config.kubeconfig,
+        context: config.context,
+        environment: config.kubeEnvironment,
+      }),
     );
   } catch (error) {
     add("Kubernetes configuration", false, messageOf(error));

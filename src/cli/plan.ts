@@ -48,7 +48,11 @@ export async function runPlan(options: PlanOptions): Promise<number> {
   let kube: KubeClient;
   try {
     kube = new KubeClient(
-      await loadKubeConnection({ kubeconfig: config.kubeconfig, context: config.context }),
+      await loadKubeConnection({
+        kubeconfig: config.kubeconfig,
+        context: config.context,
+        environment: config.kubeEnvironment,
+      }),
     );
   } catch (error) {
     options.write(`error: ${messageOf(error)}\n`);

@@ -76,7 +76,11 @@ async function runStarted(options: RunOptions): Promise<number> {
   configureProxy(config.proxy);
   let connection;
   try {
-    connection = await loadKubeConnection({ kubeconfig: config.kubeconfig, context: config.context });
+    connection = await loadKubeConnection({
+      kubeconfig: config.kubeconfig,
+      context: config.context,
+      environment: config.kubeEnvironment,
+    });
   } catch (error) {
     throw kubeconfigFailure(error, config.kubeconfig);
   }

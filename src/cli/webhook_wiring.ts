@@ -17,7 +17,7 @@ import { createWebhookApp } from "../webhook/app.ts";
 import { serveWebhookFromDirectory } from "../webhook/cert_dir.ts";
 import { operatorAdmissionPort } from "../webhook/operator_port.ts";
 import { CertificateController } from "../webhook/certificate_controller.ts";
-import { SelfManagedCertificates, servingNames } from "../webhook/self_managed.ts";
+import type { SelfManagedCertificates } from "../webhook/self_managed.ts";
 import { serveWebhook, type WebhookServer } from "../webhook/server.ts";
 
 /** A running webhook server. */
@@ -83,7 +83,9 @@ export async function startWebhook(options: StartWebhookOptions): Promise<Webhoo
     return handleFor(server, undefined, undefined);
   }
 
-  // self-managed
+  // self-managed. Loaded only here: its certificate library (@peculiar/x509) costs about 20 MiB of
+  // resident memory, which the files and off modes never need.
+  const { SelfManagedCertificates, servingNames } = await import("../webhook/self_managed.ts");
   const tuning = options.selfManaged ?? {};
   const outside = tuning.outsideCluster ??
     (config.webhookUrl !== undefined || options.kube.connection.inCluster !== true);

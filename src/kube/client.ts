@@ -1,15 +1,16 @@
 /**
  * @module
  * The Kubernetes API client: a thin REST client over Deno's fetch with one pooled, TLS-verified
- * connection set. `@kubernetes/client-node` loads the configuration (kubeconfig files, in-cluster
+ * connection set. `kubeconfig.ts` loads the configuration (kubeconfig files, in-cluster
  * service-account files, exec and token-file authentication); requests go through fetch because
  * client-node 1.x opens a new TLS connection per request and has no watch timeout
  * (docs/runtime.md). Errors are {@linkcode KubeApiError}s carrying the Status reason.
  */
-import { KubeConfig } from "@kubernetes/client-node";
 import { KubeApiError } from "../errors.ts";
 import { createDenoHttpClient } from "../http/transport.ts";
 import { type KubeList, type KubeObject, resourcePath, type ResourceType } from "./resources.ts";
+
+export { type KubeConnectionOptions, type KubeEnvironment, loadKubeConnection } from "./kubeconfig.ts";
 
 /** A patch body and how to apply it. */
 export type PatchType = "merge" | "json" | "strategic" | "apply";
@@ -66,73 +67,6 @@ export interface KubeConnection {
   /** Loaded from the pod's service-account files (not from a kubeconfig). */
   inCluster?: boolean;
 }
-
-/**
- * Loads a connection from a kubeconfig file, `KUBECONFIG`, or the in-cluster service-account files,
- * in that order. The caller passes what it read from the environment (only `src/config.ts` reads it).
- */
-export async function loadKubeConnection(
-  options: {
-    kubeconfig?: string | undefined;
-    context?: string | undefined;
-    /** Where the service-account files are mounted, for tests. @default "" (the real path) */
-    inClusterRoot?: string;
-  },
-): Promise<KubeConnection> {
-  const kc = new KubeConfig();
-  const root = options.inClusterRoot ?? "";
-  const inCluster = !options.kubeconfig && inClusterTokenExists(root);
-  if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-  else if (inCluster) kc.loadFromCluster(root);
-  else kc.loadFromDefault();
-  if (options.context) kc.setCurrentContext(options.context);
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new KubeApiError("No cluster in the Kubernetes configuration", { status: 0 });
-  if (cluster.skipTLSVerify) {
-    throw new KubeApiError(
-      "insecure-skip-tls-verify is not supported for the Kubernetes API; give the cluster's CA instead",
-      { status: 0 },
-    );
-  }
-  const tls: { ca?: Uint8Array | string; cert?: Uint8Array | string; key?: Uint8Array | string } = {};
-  await kc.applyToHTTPSOptions(tls as never);
-  const text = (v: Uint8Array | string | undefined) =>
-    v === undefined ? undefined : typeof v === "string" ? v : new TextDecoder().decode(v);
-  // client-node resolves token files and exec plugins; it caches their results itself.
-  let cached: { value: string | undefined; at: number } | undefined;
-  async function authorization(): Promise<string | undefined> {
-    if (cached && Date.now() - cached.at < 30_000) return cached.value;
-    const init = await kc.applyToFetchOptions({});
-    const headers = init.headers as unknown as Headers;
-    const value = headers?.get?.("Authorization") ?? undefined;
-    cached = { value, at: Date.now() };
-    return value;
-  }
-  return {
-    server: cluster.server.replace(/\/+$/, ""),
-    caPem: text(tls.ca),
-    clientCertPem: text(tls.cert),
-    clientKeyPem: text(tls.key),
-    authorization,
-    namespace: kc.getContextObject(kc.getCurrentContext())?.namespace,
-    inCluster,
-  };
-}
-
-/**
- * client-node's own in-cluster detection uses `fs.accessSync`, which under Deno needs
- * `--allow-sys=uid`; without it the check fails silently and client-node falls back to
- * http://localhost:8080. A stat needs only the read permission the operator has anyway.
- */
-function inClusterTokenExists(root: string): boolean {
-  try {
-    return Deno.statSync(root + IN_CLUSTER_TOKEN).isFile;
-  } catch {
-    return false;
-  }
-}
-
-const IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /** A connection from a server URL, CA and bearer token (tests, the test world). */
 export function tokenConnection(server: string, caPem: string | undefined, token: string): KubeConnection {

@@ -16,10 +16,14 @@ Deno.test("the in-cluster configuration loads with the run task's permissions", 
     const script = `${root}/probe.ts`;
     const client = new URL("../../src/kube/client.ts", import.meta.url).href;
     const quiet = new URL("../../src/quiet_deprecations.ts", import.meta.url).href;
+    const configModule = new URL("../../src/config.ts", import.meta.url).href;
     await Deno.writeTextFile(
       script,
       `import "${quiet}";\nimport { loadKubeConnection } from "${client}";\n` +
-        `const c = await loadKubeConnection({ inClusterRoot: ${JSON.stringify(root)} });\n` +
+        `import { parseConfig } from "${configModule}";\n` +
+        `const config = parseConfig({ args: ["run"], env: (name) => Deno.env.get(name) });\n` +
+        `const c = await loadKubeConnection({ kubeconfig: config.kubeconfig, context: config.context, ` +
+        `environment: config.kubeEnvironment, inClusterRoot: ${JSON.stringify(root)} });\n` +
         `Deno.stdout.writeSync(new TextEncoder().encode(\`\${c.server} \${await c.authorization()} \${c.inCluster}\`));\n`,
     );
     const output = await new Deno.Command(Deno.execPath(), {

@@ -32,6 +32,15 @@ function permissionFlags(flags: string[]): Map<string, string | undefined> {
   return out;
 }
 
+Deno.test("deno compile embeds the V8 flags of `deno task run` (memory: --optimize-for-size)", () => {
+  const runTask = JSON.parse(Deno.readTextFileSync(new URL("../../deno.json", import.meta.url))).tasks.run;
+  const v8 = String(runTask).split(/\s+/).filter((w) => w.startsWith("--v8-flags="));
+  assert.ok(v8.includes("--v8-flags=--optimize-for-size"), "the run task favours memory over speed");
+  for (const flag of v8) {
+    assert.ok(compileFlags().includes(flag), `the Containerfile's deno compile lacks ${flag}`);
+  }
+});
+
 Deno.test("deno compile gets every permission of `deno task run`, scoped to the container's paths", () => {
   const compile = permissionFlags(compileFlags());
   const run = permissionFlags((denoJson.tasks.run ?? "").split(/\s+/));

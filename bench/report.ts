@@ -1,0 +1,229 @@
+/**
+ * @module
+ * Judges the side-by-side comparison against the performance targets and prints it as a table:
+ * one row per figure with upstream's value, quay-bridge's, the ratio, the target and whether it is
+ * met. Also gathers what the results file records about the run (machine, versions, commit).
+ */
+import type { Comparison, Figures } from "./compare.ts";
+
+/** One judged target of the comparison. */
+export interface CompareTarget {
+  readonly name: string;
+  /** The figure judged, and whether the value is quay-bridge's own or its ratio to upstream. */
+  readonly figure: string;
+  readonly of: "quay-bridge" | "ratio";
+  readonly value: number | null;
+  readonly op: "<=";
+  readonly limit: number;
+  readonly met: boolean;
+  /** The measurement cannot decide the target (e.g. too short a window); printed as N/A. */
+  readonly inconclusive?: boolean;
+}
+
+function judged(
+  name: string,
+  figure: string,
+  of: "quay-bridge" | "ratio",
+  value: number | null | undefined,
+  limit: number,
+): CompareTarget {
+  const v = value ?? null;
+  return { name, figure, of, value: v, op: "<=", limit, met: v !== null && v <= limit };
+}
+
+/** The targets, for the sizes that were run. */
+export function judgeComparison(c: Comparison): CompareTarget[] {
+  const ours: Figures = c.peers["quay-bridge"] ?? {};
+  const R = c.imageStreams;
+  const targets = [
+    judged(
+      "Quay calls, new namespace, 0 ImageStreams ≤ 8",
+      "quay_calls_new_namespace_0is",
+      "quay-bridge",
+      ours.quay_calls_new_namespace_0is,
+      8,
+    ),
+    judged(
+      `Quay calls, new namespace, ${R} ImageStreams ≤ 8 + ${R}`,
+      `quay_calls_new_namespace_${R}is`,
+      "quay-bridge",
+      ours[`quay_calls_new_namespace_${R}is`],
+      8 + R,
+    ),
+    judged(
+      "Quay calls per ImageStream update = 0",
+      "quay_calls_imagestream_update",
+      "quay-bridge",
+      ours.quay_calls_imagestream_update,
+      0,
+    ),
+    judged(
+      "Quay calls per new ImageStream ≤ 1",
+      "quay_calls_new_imagestream",
+      "quay-bridge",
+      ours.quay_calls_new_imagestream,
+      1,
+    ),
+    judged("resident memory idle ≤ 70 MiB", "rss_idle_mib", "quay-bridge", ours.rss_idle_mib, 70),
+  ];
+  for (const size of c.sizes) {
+    if (size < 1000) continue;
+    const n = size.toLocaleString("en");
+    if (size === 1000) {
+      targets.push(
+        judged(
+          `${n} new namespaces: time to converged ≤ 0.1× upstream`,
+          `converge_s_${size}`,
+          "ratio",
+          c.ratios[`converge_s_${size}`],
+          0.1,
+        ),
+        judged(
+          `resident memory after ${n} namespaces ≤ 1.0× upstream`,
+          `rss_after_${size}_mib`,
+          "ratio",
+          c.ratios[`rss_after_${size}_mib`],
+          1.0,
+        ),
+        judged(
+          `resident memory peak during the ${n} burst ≤ 150 MiB`,
+          `rss_peak_burst_${size}_mib`,
+          "quay-bridge",
+          ours[`rss_peak_burst_${size}_mib`],
+          150,
+        ),
+      );
+    }
+    if (size >= 10_000) {
+      targets.push(
+        judged(
+          `resident memory after ${n} namespaces ≤ 250 MiB`,
+          `rss_after_${size}_mib`,
+          "quay-bridge",
+          ours[`rss_after_${size}_mib`],
+          250,
+        ),
+      );
+    }
+  }
+  // quay-bridge re-reads Quay every 10 minutes by default: a shorter window can miss that.
+  const window = c.idleSeconds >= 600 ? "" : ` (only ${c.idleSeconds} s: shorter than the 10 min resync)`;
+  targets.push({
+    ...judged(
+      `Quay calls while idle ≤ 1 per second${window}`,
+      "quay_calls_idle_per_s",
+      "quay-bridge",
+      ours.quay_calls_idle_per_s,
+      1,
+    ),
+    ...(window ? { inconclusive: true } : {}),
+  });
+  return targets;
+}
+
+const LABELS: Record<string, string> = {
+  rss_idle_mib: "resident memory idle (MiB)",
+  quay_calls_startup: "Quay calls at start-up (nothing to manage)",
+  quay_calls_imagestream_update: "Quay calls per ImageStream update",
+  quay_calls_new_imagestream: "Quay calls per new ImageStream",
+  quay_calls_idle_window: "Quay calls in the idle window",
+  quay_calls_idle_per_s: "Quay calls per second while idle",
+  quay_calls_idle_per_namespace_per_10min: "Quay calls per namespace per 10 min while idle",
+  managed_namespaces: "namespaces managed at the end",
+  rss_end_mib: "resident memory at the end (MiB)",
+};
+
+function label(key: string): string {
+  if (LABELS[key]) return LABELS[key];
+  let m;
+  if ((m = /^quay_calls_new_namespace_(\d+)is$/.exec(key))) {
+    return `Quay calls, new namespace with ${m[1]} ImageStreams`;
+  }
+  if ((m = /^converge_s_(\d+)$/.exec(key))) {
+    return `${Number(m[1]).toLocaleString("en")} new namespaces: s to converged`;
+  }
+  if ((m = /^lag_s_(\d+)$/.exec(key))) {
+    return `${Number(m[1]).toLocaleString("en")} new namespaces: s from the last created to converged`;
+  }
+  if ((m = /^create_s_(\d+)$/.exec(key))) {
+    return `${Number(m[1]).toLocaleString("en")} new namespaces: s to create them (the floor)`;
+  }
+  if ((m = /^converged_namespaces_(\d+)$/.exec(key))) {
+    return `${Number(m[1]).toLocaleString("en")} burst: namespaces converged`;
+  }
+  if ((m = /^quay_calls_per_namespace_burst_(\d+)$/.exec(key))) {
+    return `${Number(m[1]).toLocaleString("en")} burst: Quay calls per namespace`;
+  }
+  if ((m = /^rss_peak_burst_(\d+)_mib$/.exec(key))) {
+    return `resident memory peak during ${Number(m[1]).toLocaleString("en")} burst (MiB)`;
+  }
+  if (key === "heap_idle_mib") return "heap in use idle (MiB)";
+  if ((m = /^heap_after_(\d+)_mib$/.exec(key))) {
+    return `heap in use after ${Number(m[1]).toLocaleString("en")} burst (MiB)`;
+  }
+  if ((m = /^rss_after_(\d+)_mib$/.exec(key))) {
+    return `resident memory after ${Number(m[1]).toLocaleString("en")} burst (MiB)`;
+  }
+  return key;
+}
+
+function cell(v: number | null | undefined): string {
+  return v === null || v === undefined ? "n/a" : String(v);
+}
+
+/** The comparison as a Markdown table, then the targets with PASS/MISS. */
+export function formatComparison(c: Comparison, targets: readonly CompareTarget[]): string {
+  const ours = c.peers["quay-bridge"] ?? {};
+  const theirs = c.peers.upstream ?? {};
+  const keys = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])];
+  const rows = keys.map((k) => [label(k), cell(theirs[k]), cell(ours[k]), cell(c.ratios[k])]);
+  const header = ["figure", "upstream", "quay-bridge", "ratio"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const line = (cells: string[]) =>
+    "| " + cells.map((x, i) =>
+      i === 0 ? x.padEnd(widths[i] as number) : x.padStart(widths[i] as number)
+    ).join(" | ") +
+    " |";
+  const table = [
+    line(header),
+    "|" + widths.map((w, i) => i === 0 ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":").join("|") + "|",
+    ...rows.map(line),
+  ];
+  const width = Math.max(...targets.map((t) => t.name.length));
+  const judgedLines = targets.map((t) =>
+    `${t.inconclusive ? "N/A " : t.met ? "PASS" : "MISS"}  ${t.name.padEnd(width)}  ${
+      t.of === "ratio" ? "ratio " : ""
+    }${cell(t.value)}`
+  );
+  return table.join("\n") + "\n\n" + judgedLines.join("\n") + "\n";
+}
+
+async function commandOutput(command: string, args: string[]): Promise<string | null> {
+  try {
+    const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "null" }).output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What the results file says about where and with what the run was made. */
+export async function runEnvironment(): Promise<Record<string, unknown>> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
+  const dirty = await commandOutput("git", ["status", "--porcelain", "--untracked-files=no"]);
+  return {
+    machine: {
+      cpu: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? null,
+      cpus: navigator.hardwareConcurrency,
+      memory_mib: Math.round(Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0) / 1024),
+      // Through commands: Deno.osRelease() and Deno.loadavg() need --allow-sys.
+      os: `${Deno.build.os} ${await commandOutput("uname", ["-r"]) ?? ""}`.trim(),
+      loadavg: (await commandOutput("cat", ["/proc/loadavg"]))?.split(" ").slice(0, 3).map(Number) ?? null,
+    },
+    deno: Deno.version.deno,
+    go: await commandOutput("go", ["env", "GOVERSION"]),
+    commit: await commandOutput("git", ["rev-parse", "HEAD"]),
+    uncommitted_changes: dirty === null ? null : dirty.length > 0,
+  };
+}
