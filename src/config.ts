@@ -23,6 +23,8 @@ export interface Config {
   readonly context: string | undefined;
   /** The operator's namespace (Lease, webhook Secret). */
   readonly namespace: string;
+  /** Namespaces a QuayIntegration's credentials Secret may live in [the operator's namespace]. */
+  readonly credentialsNamespaces: readonly string[];
   /** This replica's identity (pod name). */
   readonly podName: string;
   readonly logLevel: LogLevel;
@@ -90,6 +92,7 @@ const OPTIONS = {
   kubeconfig: { type: "string" },
   context: { type: "string" },
   namespace: { type: "string" },
+  "credentials-namespaces": { type: "string" },
   "pod-name": { type: "string" },
   "log-level": { type: "string" },
   resync: { type: "string" },
@@ -186,6 +189,8 @@ export function parseConfig(sources: ConfigSources): Config {
     kubeconfig,
     context: get("context"),
     namespace,
+    credentialsNamespaces: (get("credentials-namespaces") ?? namespace).split(",").map((n) => n.trim())
+      .filter((n) => n !== ""),
     podName,
     logLevel,
     resyncMs: duration("resync", "10m"),
@@ -230,6 +235,8 @@ Flags (each also QUAY_BRIDGE_<FLAG> in the environment):
   --kubeconfig <file>          Kubernetes configuration (also KUBECONFIG); in-cluster when absent
   --context <name>             kubeconfig context
   --namespace <ns>             The operator's namespace (also POD_NAMESPACE) [quay-bridge]
+  --credentials-namespaces <ns,…> Namespaces a QuayIntegration may read its credentials Secret
+                               from [the operator's namespace]
   --pod-name <name>            This replica's identity (also POD_NAME)
   --log-level <level>          debug, info, warn, error (also LOG_LEVEL) [info]
   --resync <duration>          Re-read Quay for each synced namespace this often [10m]

@@ -7,7 +7,7 @@
  * queues run only while this replica leads.
  */
 import { messageOf } from "./errors.ts";
-import type { IntegrationProblem } from "./integration.ts";
+import type { IntegrationPolicy, IntegrationProblem } from "./integration.ts";
 import type { KubeClient } from "./kube/client.ts";
 import { Reflector } from "./kube/reflector.ts";
 import {
@@ -62,6 +62,8 @@ export interface OperatorSettings {
   instance?: string;
   /** Server-side watch timeout. @default 300 */
   watchTimeoutSeconds?: number;
+  /** The operator's namespace and the namespaces credentials Secrets may be read from. */
+  policy?: IntegrationPolicy;
 }
 
 /** Observers for metrics. */
@@ -125,6 +127,7 @@ export class Operator {
       quay: settings.quay,
       onQuayCall: options.observers?.onQuayCall,
       signal: this.#abort.signal,
+      policy: settings.policy,
     });
     this.events = options.events ?? new EventRecorder(kube, log, { instance: settings.instance });
 

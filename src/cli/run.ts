@@ -51,6 +51,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
       concurrency: config.concurrency,
       quay: { timeoutMs: config.quayTimeoutMs },
       instance: config.podName,
+      policy: { operatorNamespace: config.namespace, credentialsNamespaces: config.credentialsNamespaces },
     },
     observers: {
       onQuayCall: ({ route, status, durationMs }) => {

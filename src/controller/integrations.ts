@@ -8,6 +8,7 @@
  */
 import {
   type Integration,
+  type IntegrationPolicy,
   type IntegrationProblem,
   type NamespaceFacts,
   parseIntegration,
@@ -48,6 +49,8 @@ export interface IntegrationRegistryOptions {
   quay?: { timeoutMs?: number; maxAttempts?: number; concurrency?: number; retryBaseMs?: number };
   onQuayCall?: QuayCallObserver;
   signal?: AbortSignal;
+  /** The operator's namespace and where credentials Secrets may be read. */
+  policy?: IntegrationPolicy;
 }
 
 interface ClientEntry {
@@ -76,7 +79,7 @@ export class IntegrationRegistry {
       this.#clients.delete(key);
       return previous !== undefined;
     }
-    const parsed = parseIntegration(object);
+    const parsed = parseIntegration(object, this.#options.policy);
     this.#entries.set(key, { key, object, parsed });
     return JSON.stringify(previous?.object.spec) !== JSON.stringify(object.spec) ||
       previous?.object.metadata?.generation !== object.metadata?.generation;
