@@ -2,9 +2,12 @@
  * @module
  * `quay-bridge run`: the operator process. Loads the Kubernetes connection, starts the caches, the
  * operations server and the admission webhook on every replica, and the reconcilers on the elected
- * leader only. One AbortSignal drives shutdown: the queues finish their in-flight work, the Lease is
- * released, the servers drain. Losing the Lease ends the process (its caches and workers may be
- * stale), as controller-runtime does; the Deployment restarts it as a standby.
+ * leader only. One AbortSignal drives shutdown: the queues get a short grace for their in-flight
+ * work, the Lease is released, the servers drain — all within {@linkcode SHUTDOWN_BUDGET_MS}, after
+ * which `run` returns whatever is still pending (a hung request must not keep a pod past its grace
+ * period holding the Lease). Losing the Lease ends the process the same way (its caches and
+ * workers may be stale), as controller-runtime does; `/healthz` fails from the moment renewals
+ * stall, and the Deployment restarts it as a standby.
  */
 import type { Config } from "../config.ts";
 import { messageOf } from "../errors.ts";
@@ -16,6 +19,24 @@ import { type Labels, Metrics } from "../ops/metrics.ts";
 import { createOpsApp } from "../ops/server.ts";
 import { VERSION } from "../version.ts";
 import { startWebhook, type WebhookHandle } from "./webhook_wiring.ts";
+
+/** From the shutdown signal (or the loss of the Lease) to `run` returning, at most. */
+export const SHUTDOWN_BUDGET_MS = 1_500;
+/** Of that, how long in-flight reconciles may finish before their signal aborts. */
+const RECONCILE_GRACE_MS = 600;
+/** Of that, what is kept for releasing the Lease. */
+const RELEASE_RESERVE_MS = 600;
+
+/** Resolves when `work` settles or after `ms`, whichever is first; true when it settled. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), Math.max(0, ms)));
+  try {
+    return await Promise.race([work.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Options for {@linkcode runOperator}. */
 export interface RunOptions {
@@ -72,16 +93,26 @@ export async function runOperator(options: RunOptions): Promise<number> {
 
   let leading = false;
   let webhook: WebhookHandle | undefined;
+  let elector: LeaderElector | undefined;
+  // Every shutdown step is bounded by one deadline, set when shutdown starts.
+  let deadline = Infinity;
+  const left = () => deadline - performance.now();
+  const startShutdown = () => {
+    if (deadline === Infinity) deadline = performance.now() + SHUTDOWN_BUDGET_MS;
+  };
+  signal.addEventListener("abort", startShutdown, { once: true });
+  // The ops server outlives the operator's own shutdown so /healthz can report it.
+  const opsStop = new AbortController();
   const ops = config.opsPort > 0
     ? Deno.serve(
       {
         port: config.opsPort,
         hostname: config.opsHost,
-        signal,
+        signal: AbortSignal.any([signal, opsStop.signal]),
         onListen: ({ port }) => logger.info("ops server listening", { port }),
       },
       createOpsApp(metrics, {
-        healthy: () => ({ ok: true }),
+        healthy: () => elector?.health() ?? { ok: true },
         ready: () => {
           if (!operator.cachesReady) return { ok: false, reason: "caches not synced" };
           if (webhook && !webhook.serving()) return { ok: false, reason: "webhook not serving" };
@@ -113,7 +144,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
       return 0;
     }
-    const elector = new LeaderElector({
+    elector = new LeaderElector({
       kube,
       namespace: config.namespace,
       name: config.leaseName,
@@ -131,7 +162,12 @@ export async function runOperator(options: RunOptions): Promise<number> {
     // Shutdown stops the queues first, then the Lease is released (hold() releases on abort).
     const stopping = new AbortController();
     signal.addEventListener("abort", async () => {
-      await operator.stop();
+      // The webhook drains meanwhile (its grace period runs alongside).
+      const closing = webhook?.close().catch(() => {});
+      await settlesWithin(
+        Promise.all([operator.stop(RECONCILE_GRACE_MS), closing]),
+        left() - RELEASE_RESERVE_MS,
+      );
       stopping.abort();
     }, { once: true });
     const result = await elector.hold(stopping.signal);
@@ -146,9 +182,18 @@ export async function runOperator(options: RunOptions): Promise<number> {
     logger.error("operator failed", { error: messageOf(error) });
     return 1;
   } finally {
-    await operator.stop().catch(() => {});
-    await webhook?.close().catch(() => {});
-    await ops?.finished;
+    startShutdown();
+    const cleanup = Promise.all([
+      operator.stop(RECONCILE_GRACE_MS).catch(() => {}),
+      webhook?.close().catch(() => {}),
+    ]);
+    if (!await settlesWithin(cleanup, left() - 100)) {
+      logger.warn("shutdown budget spent; leaving the rest to process exit", {
+        budgetMs: SHUTDOWN_BUDGET_MS,
+      });
+    }
+    opsStop.abort();
+    if (ops) await settlesWithin(ops.finished, left());
     kube.close();
     logger.info("stopped", {});
   }
