@@ -11,6 +11,7 @@
  */
 import type { Config } from "../config.ts";
 import { messageOf } from "../errors.ts";
+import { guardConnections } from "../http/guard.ts";
 import { KubeClient, loadKubeConnection } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
 import { Operator } from "../operator.ts";
@@ -106,10 +107,11 @@ export async function runOperator(options: RunOptions): Promise<number> {
   const ops = config.opsPort > 0
     ? Deno.serve(
       {
-        port: config.opsPort,
-        hostname: config.opsHost,
+        // Behind a connection guard, like the webhook: Deno.serve has no read timeouts.
+        port: 0,
+        hostname: "127.0.0.1",
         signal: AbortSignal.any([signal, opsStop.signal]),
-        onListen: ({ port }) => logger.info("ops server listening", { port }),
+        onListen: () => {},
       },
       createOpsApp(metrics, {
         healthy: () => elector?.health() ?? { ok: true },
@@ -121,6 +123,16 @@ export async function runOperator(options: RunOptions): Promise<number> {
       }).fetch,
     )
     : undefined;
+  const opsGuard = ops
+    ? guardConnections({
+      hostname: config.opsHost,
+      port: config.opsPort,
+      targetPort: () => ops.addr.port,
+      requestTimeoutMs: 10_000,
+      onClose: (reason) => logger.debug("ops connection closed by the guard", { reason }),
+    })
+    : undefined;
+  if (opsGuard) logger.info("ops server listening", { port: opsGuard.addr.port });
 
   try {
     logger.info("starting", { version: VERSION, namespace: config.namespace, identity: config.podName });
@@ -194,6 +206,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
     }
     opsStop.abort();
     if (ops) await settlesWithin(ops.finished, left());
+    if (opsGuard) await settlesWithin(opsGuard.close(Math.max(0, left() - 50)), left());
     kube.close();
     logger.info("stopped", {});
   }
