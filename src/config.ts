@@ -23,8 +23,13 @@ export interface Config {
   readonly context: string | undefined;
   /** The operator's namespace (Lease, webhook Secret). */
   readonly namespace: string;
-  /** Namespaces a QuayIntegration's credentials Secret may live in [the operator's namespace]. */
-  readonly credentialsNamespaces: readonly string[];
+  /**
+   * `namespace` was given (flag, environment, in-cluster file); otherwise `run` takes the
+   * kubeconfig context's namespace, as kubectl does.
+   */
+  readonly namespaceGiven: boolean;
+  /** Namespaces a QuayIntegration's credentials Secret may live in; undefined: the operator's. */
+  readonly credentialsNamespaces: readonly string[] | undefined;
   /** This replica's identity (pod name). */
   readonly podName: string;
   readonly logLevel: LogLevel;
@@ -181,16 +186,16 @@ export function parseConfig(sources: ConfigSources): Config {
   }
   const output = (get("output") ?? "text") as "text" | "json";
   if (output !== "text" && output !== "json") throw new UsageError(`--output: must be text or json`);
-  const namespace = get("namespace", "POD_NAMESPACE") ?? sources.inClusterNamespace?.() ?? "quay-bridge";
+  const givenNamespace = get("namespace", "POD_NAMESPACE") ?? sources.inClusterNamespace?.();
   const podName = get("pod-name", "POD_NAME") ?? `quay-bridge-${crypto.randomUUID().slice(0, 8)}`;
   return Object.freeze({
     command: values.help && command === "help" ? "help" : command,
     help: values.help === true,
     kubeconfig,
     context: get("context"),
-    namespace,
-    credentialsNamespaces: (get("credentials-namespaces") ?? namespace).split(",").map((n) => n.trim())
-      .filter((n) => n !== ""),
+    namespace: givenNamespace ?? "quay-bridge",
+    namespaceGiven: givenNamespace !== undefined,
+    credentialsNamespaces: get("credentials-namespaces")?.split(",").map((n) => n.trim()).filter((n) => n),
     podName,
     logLevel,
     resyncMs: duration("resync", "10m"),
@@ -234,7 +239,8 @@ Commands:
 Flags (each also QUAY_BRIDGE_<FLAG> in the environment):
   --kubeconfig <file>          Kubernetes configuration (also KUBECONFIG); in-cluster when absent
   --context <name>             kubeconfig context
-  --namespace <ns>             The operator's namespace (also POD_NAMESPACE) [quay-bridge]
+  --namespace <ns>             The operator's namespace (also POD_NAMESPACE) [in a pod its own;
+                               else the kubeconfig context's, else quay-bridge]
   --credentials-namespaces <ns,…> Namespaces a QuayIntegration may read its credentials Secret
                                from [the operator's namespace]
   --pod-name <name>            This replica's identity (also POD_NAME)

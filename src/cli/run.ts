@@ -10,9 +10,10 @@
  * stall, and the Deployment restarts it as a standby.
  */
 import type { Config } from "../config.ts";
+import { NAMESPACES } from "../kube/resources.ts";
 import { messageOf } from "../errors.ts";
 import { guardConnections } from "../http/guard.ts";
-import { KubeClient, loadKubeConnection } from "../kube/client.ts";
+import { KubeClient, type KubeConnection, loadKubeConnection } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
 import { Operator } from "../operator.ts";
 import { LeaderElector } from "../ops/leader.ts";
@@ -51,19 +52,29 @@ export interface RunOptions {
 
 /** Runs until `signal` aborts (exit code 0) or leadership is lost (exit code 1). */
 export async function runOperator(options: RunOptions): Promise<number> {
-  const { config, logger, signal } = options;
+  const { logger, signal } = options;
   // The computed gauges read the operator, which is created below with observers that use `metrics`.
   const started: { operator?: Operator } = {};
   const metrics = new Metrics({
     namespaces: () => namespacesByState(started.operator),
     quayReachable: () => quayReachability(started.operator),
   });
-  const connection = await loadKubeConnection({ kubeconfig: config.kubeconfig, context: config.context });
+  const connection = await loadKubeConnection({
+    kubeconfig: options.config.kubeconfig,
+    context: options.config.context,
+  });
+  const config = withNamespace(options.config, connection);
   const kube = new KubeClient(connection, {
     userAgent: `quay-bridge/${VERSION}`,
     onCall: ({ verb, resource, status }) =>
       metrics.kubeRequests.inc({ verb, resource, code: String(status) }),
   });
+  const missing = await missingNamespace(kube, config.namespace);
+  if (missing) {
+    logger.error(missing, { namespace: config.namespace });
+    kube.close();
+    return 2;
+  }
   const operator = new Operator({
     kube,
     logger,
@@ -210,6 +221,30 @@ export async function runOperator(options: RunOptions): Promise<number> {
     kube.close();
     logger.info("stopped", {});
   }
+}
+
+/**
+ * The operator's namespace: as given, else (outside a cluster) the kubeconfig context's, as kubectl
+ * takes it, else the default.
+ */
+function withNamespace(config: Config, connection: KubeConnection): Config {
+  if (config.namespaceGiven || !connection.namespace) return config;
+  return Object.freeze({ ...config, namespace: connection.namespace });
+}
+
+/**
+ * Why the operator cannot run in `namespace`, when the API server says it does not exist (its
+ * Lease and webhook Secret live there; without it the operator would only log failed Lease
+ * updates). Other failures are left to the retrying code paths.
+ */
+async function missingNamespace(kube: KubeClient, namespace: string): Promise<string | undefined> {
+  try {
+    if (await kube.get(NAMESPACES, namespace)) return undefined;
+  } catch {
+    return undefined;
+  }
+  return `namespace "${namespace}" not found: the operator keeps its Lease and webhook Secret there. ` +
+    `Create it, or name another with --namespace (or a namespace in the kubeconfig context)`;
 }
 
 function namespacesByState(operator: Operator | undefined): [Labels, number][] {
