@@ -361,7 +361,7 @@ export class Operator {
   }
 
   #enqueueAllNamespaces(): void {
-    for (const name of this.namespaces.keys()) this.namespaceQueue.add(name);
+    for (const name of this.namespaces.keys()) this.namespaceQueue.add(name, 0, "background");
   }
 
   /** Follows integration changes: service account names to cache, credentials Secrets to watch. */

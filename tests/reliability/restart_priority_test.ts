@@ -1,0 +1,37 @@
+/**
+ * A restart re-reads Quay for every namespace (background work); a project created meanwhile is
+ * served first instead of waiting behind all of them.
+ */
+import assert from "node:assert/strict";
+import { startBridge, synced } from "../integration/harness.ts";
+
+/** Namespaces re-read at startup (`RELIABILITY_SIZE=large` runs 400). */
+const SIZE = Deno.env.get("RELIABILITY_SIZE") === "large" ? 400 : 60;
+
+Deno.test(`a new project is served before the startup re-reads of ${SIZE} namespaces`, async () => {
+  const b = await startBridge({ flags: ["--concurrency", "4"] });
+  try {
+    const names = Array.from({ length: SIZE }, (_, i) => `old-${i}`);
+    for (const ns of names) await b.createProject(ns);
+    for (const ns of names) await synced(b, ns, { timeoutMs: 120_000 });
+    await b.running?.stop();
+    // Every Quay call now takes 40 ms: the re-reads take seconds.
+    b.quayWorld.faults.latency({ ms: 40 });
+    const running = await b.startOperator();
+    const started = performance.now();
+    await b.createProject("fresh");
+    await synced(b, "fresh", { timeoutMs: 120_000 });
+    const fresh = performance.now() - started;
+    while (!running.operator.namespaceQueue.isIdle()) await new Promise((r) => setTimeout(r, 20));
+    const all = performance.now() - started;
+    assert.ok(
+      fresh < all / 3,
+      `the new project took ${Math.round(fresh)} ms, the re-reads of ${SIZE} namespaces ${
+        Math.round(all)
+      } ms`,
+    );
+  } finally {
+    b.quayWorld.faults.latency(null);
+    await b.close();
+  }
+});
