@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type Bridge, OPERATOR_NAMESPACE, startBridge, until } from "../integration/harness.ts";
+import { figure } from "./suite.ts";
 
 interface Condition {
   type: string;
@@ -73,6 +74,12 @@ Deno.test("a credentials Secret outside the operator's namespace is refused and 
     assert.deepEqual(evil.seen, [], "no request reached the integration's host");
     const text = JSON.stringify(b.logs);
     assert.ok(!text.includes("victim-password-7f3a") && !text.includes("victim-token-7f3a"));
+    figure(
+      "QuayIntegrations naming another namespace's Secret (v1, legacy)",
+      2,
+      2,
+      `${evil.seen.length} requests sent`,
+    );
   } finally {
     await b.close();
     await evil.close();

@@ -9,9 +9,11 @@ import { createLogger } from "../../src/log.ts";
 import { createWebhookApp } from "../../src/webhook/app.ts";
 import { serveWebhook } from "../../src/webhook/server.ts";
 import { buildReview, decodeReview, MemoryPort, readyTarget } from "../webhook/fixtures.ts";
+import { seededRandom } from "../world/quay/faults.ts";
+import { figure, size } from "./suite.ts";
 
-/** `RELIABILITY_SIZE=large` holds 1,000 slow connections. */
-const SLOW = Deno.env.get("RELIABILITY_SIZE") === "large" ? 1_000 : 300;
+const SLOW = size(300, 1_000);
+const RANDOM = size(300, 5_000);
 
 async function startServer(lines: string[] = []) {
   const ca = await createCertificateAuthority({ commonName: "hostile-test-ca" });
@@ -83,6 +85,12 @@ Deno.test(`the webhook cuts ${SLOW} slow and silent connections and keeps answer
     assert.ok(closedAfter, `not every slow connection was closed within 6 s (${closed.length} closed)`);
     assert.ok(Math.max(...closedAfter) < 5_000, `the last one lasted ${Math.max(...closedAfter)} ms`);
     assert.ok(closed.includes("first-byte-timeout") && closed.includes("request-timeout"));
+    figure(
+      "slow and silent webhook connections",
+      SLOW,
+      SLOW,
+      `all closed within ${(Math.max(...closedAfter) / 1000).toFixed(1)} s; admissions answered meanwhile`,
+    );
   } finally {
     for (const c of conns) {
       try {
@@ -130,6 +138,66 @@ Deno.test("the webhook answers 415 to anything but application/json, and logs on
     }
     const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.level === "warn" || l.level === "error");
     assert.ok(warnings.length <= 1, `${warnings.length} warnings for 204 invalid requests`);
+    figure("wrong Content-Type and invalid-request flood", 204, 204, `${warnings.length} warning line`);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+/** A random mutation of a real AdmissionReview, or random bytes, or a huge body. */
+function hostileBody(random: () => number, i: number): Uint8Array<ArrayBuffer> {
+  const review = JSON.stringify(buildReview({ namespace: "team-a", name: `b-${i}` }));
+  const bytes = new TextEncoder().encode(review);
+  switch (i % 4) {
+    case 0: // random bytes
+      return crypto.getRandomValues(new Uint8Array(Math.floor(random() * 2_000)));
+    case 1: { // flipped bytes
+      const copy = bytes.slice();
+      for (let k = 0; k < 1 + random() * 20; k++) copy[Math.floor(random() * copy.length)] = random() * 256;
+      return copy;
+    }
+    case 2: // truncated
+      return bytes.slice(0, Math.floor(random() * bytes.length));
+    default: // oversized: 4 MiB of padding inside a valid review
+      return new TextEncoder().encode(
+        JSON.stringify(buildReview({ annotations: { pad: "x".repeat(4 * 1024 * 1024) } })),
+      );
+  }
+}
+
+Deno.test(`${RANDOM} random, structured and oversized AdmissionReviews over TLS: never a 5xx`, async () => {
+  const { server, client } = await startServer();
+  const random = seededRandom(7);
+  const statuses = new Map<number, number>();
+  try {
+    const url = `https://127.0.0.1:${server.addr.port}/admissionwebhook`;
+    for (let i = 0; i < RANDOM; i++) {
+      const r = await fetch(url, {
+        method: "POST",
+        body: hostileBody(random, i),
+        headers: { "content-type": "application/json" },
+        client,
+      });
+      await r.body?.cancel();
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+    }
+    const good = await fetch(url, {
+      method: "POST",
+      body: JSON.stringify(buildReview()),
+      headers: { "content-type": "application/json" },
+      client,
+    });
+    assert.equal(good.status, 200);
+    await good.body?.cancel();
+    const errors = [...statuses].filter(([s]) => s >= 500).reduce((n, [, c]) => n + c, 0);
+    assert.equal(errors, 0, JSON.stringify([...statuses]));
+    figure(
+      "hostile AdmissionReviews (random, mutated, truncated, 4 MiB)",
+      RANDOM,
+      RANDOM - errors,
+      [...statuses].map(([s, c]) => `${c}×${s}`).join(", "),
+    );
   } finally {
     client.close();
     await server.close();

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { OPERATOR_NAMESPACE, startBridge, until } from "../integration/harness.ts";
 import { freePort, replicaFlags, startOperatorProcess } from "../cli/process.ts";
 import { kubeconfigVia, startTcpProxy } from "./tcp_proxy.ts";
+import { figure } from "./suite.ts";
 
 const LEASE = `/apis/coordination.k8s.io/v1/namespaces/${OPERATOR_NAMESPACE}/leases/quay-bridge-leader`;
 
@@ -67,6 +68,13 @@ Deno.test("a leader that cannot reach the API server fails /healthz and exits wi
       `/healthz never failed before the exit: ${[...new Set(statuses)]}`,
     );
     assert.ok(p.lines.some((l) => l.includes("exiting after losing leadership")));
+    const failedAt = statuses.findIndex((s) => s === 500);
+    figure(
+      "leader cut off from the API (stalled)",
+      1,
+      1,
+      `/healthz failed after ~${(failedAt / 10).toFixed(1)} s, exit after ${after.toFixed(1)} s`,
+    );
   } finally {
     p.kill("SIGKILL");
     await p.status;
@@ -104,7 +112,9 @@ Deno.test("two replicas: the leader cut off exits, the other takes the Lease ove
       const r = await b.kube.call("GET", LEASE);
       return r.status === 200 && r.body.spec.holderIdentity === "replica-1";
     }, 15_000);
-    assert.ok((performance.now() - cut) / 1000 < 20);
+    const took = (performance.now() - cut) / 1000;
+    assert.ok(took < 20);
+    figure("leader loss with two replicas", 1, 1, `the standby led ${took.toFixed(1)} s after the cut`);
   } finally {
     first.kill("SIGKILL");
     second?.kill("SIGKILL");

@@ -4,9 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { startBridge, synced } from "../integration/harness.ts";
+import { figure, size } from "./suite.ts";
 
 /** Namespaces re-read at startup (`RELIABILITY_SIZE=large` runs 400). */
-const SIZE = Deno.env.get("RELIABILITY_SIZE") === "large" ? 400 : 60;
+const SIZE = size(60, 400);
 
 Deno.test(`a new project is served before the startup re-reads of ${SIZE} namespaces`, async () => {
   const b = await startBridge({ flags: ["--concurrency", "4"] });
@@ -29,6 +30,14 @@ Deno.test(`a new project is served before the startup re-reads of ${SIZE} namesp
       `the new project took ${Math.round(fresh)} ms, the re-reads of ${SIZE} namespaces ${
         Math.round(all)
       } ms`,
+    );
+    figure(
+      "a new project during a restart's re-reads",
+      1,
+      1,
+      `synced in ${(fresh / 1000).toFixed(1)} s; re-reading ${SIZE} namespaces took ${
+        (all / 1000).toFixed(1)
+      } s`,
     );
   } finally {
     b.quayWorld.faults.latency(null);

@@ -5,10 +5,11 @@
 import assert from "node:assert/strict";
 import { type Bridge, OPERATOR_NAMESPACE, startBridge, synced, until } from "../integration/harness.ts";
 import { freePort, type OperatorProcess, startOperatorProcess } from "../cli/process.ts";
+import { figure, size } from "./suite.ts";
 
 const LEASE = `/apis/coordination.k8s.io/v1/namespaces/${OPERATOR_NAMESPACE}/leases/quay-bridge-leader`;
 /** How many namespaces the bulk deletion deletes (`RELIABILITY_SIZE=large` runs 300). */
-const BULK = Deno.env.get("RELIABILITY_SIZE") === "large" ? 300 : 100;
+const BULK = size(100, 300);
 
 function start(b: Bridge): OperatorProcess {
   // The README's line: webhook self-managed, ops server on, leader election on.
@@ -64,6 +65,12 @@ Deno.test(`SIGTERM exits within 2 s after a bulk deletion of ${BULK} namespaces`
     assert.ok(seconds <= 2, `exited ${seconds} s after SIGTERM`);
     assert.equal(code, 0);
     assert.ok(await leaseReleased(b), "the Lease is released");
+    figure(
+      `SIGTERM after deleting ${BULK} namespaces`,
+      1,
+      1,
+      `exit in ${seconds.toFixed(2)} s, Lease released`,
+    );
   } finally {
     p.kill("SIGKILL");
     await p.status;
@@ -85,6 +92,7 @@ Deno.test("SIGTERM exits within 2 s while reconciles wait on a Quay that does no
     assert.ok(seconds <= 2, `exited ${seconds} s after SIGTERM`);
     assert.equal(code, 0);
     assert.ok(await leaseReleased(b), "the Lease is released");
+    figure("SIGTERM with reconciles stuck on Quay", 1, 1, `exit in ${seconds.toFixed(2)} s, Lease released`);
   } finally {
     p.kill("SIGKILL");
     await p.status;
