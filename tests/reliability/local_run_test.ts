@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { startBridge, until } from "../integration/harness.ts";
 import { startOperatorProcess } from "../cli/process.ts";
+import { figure } from "./suite.ts";
 
 const env = { NO_PROXY: "localhost,127.0.0.1" };
 
@@ -27,6 +28,7 @@ Deno.test("run takes the operator's namespace from the kubeconfig context", asyn
       return r.status === 200;
     }, 20_000);
     assert.ok(!p.lines.some((l) => l.includes("lease update failed")), p.lines.join("\n"));
+    figure("local run: namespace from the kubeconfig context", 1, 1);
   } finally {
     p.kill("SIGKILL");
     await p.status;
@@ -59,6 +61,12 @@ Deno.test("run stops at once, naming --namespace, when the operator's namespace 
     const text = p.lines.join("\n");
     assert.match(text, /namespace \\"quay-bridge\\" not found/);
     assert.match(text, /--namespace/);
+    figure(
+      "local run: operator namespace missing",
+      1,
+      1,
+      `exit code ${status.code}, message names --namespace`,
+    );
   } finally {
     p.kill("SIGKILL");
     await p.status;
