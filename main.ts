@@ -5,8 +5,10 @@
  * exits at once.
  */
 import "./src/quiet_deprecations.ts";
-import { type Config, parseConfig, USAGE, UsageError } from "./src/config.ts";
+import { type Config, parseConfig, PROXY_VARIABLES, USAGE, UsageError } from "./src/config.ts";
+import { configureProxy } from "./src/http/transport.ts";
 import { createLogger } from "./src/log.ts";
+import { oneLine, permissionFailure, STARTUP_EXIT_CODE } from "./src/cli/startup.ts";
 import { VERSION } from "./src/version.ts";
 
 function readInClusterNamespace(): string | undefined {
@@ -38,6 +40,25 @@ function write(text: string): void {
   Deno.stdout.writeSync(new TextEncoder().encode(text));
 }
 
+/**
+ * One line on stderr for a failure before the command runs: JSON for `run` (whose every line is a
+ * JSON log line), plain text otherwise.
+ */
+function startupFailure(args: readonly string[], message: string, fix: string): number {
+  const run = args.find((a) => !a.startsWith("-")) === "run";
+  const line = run
+    ? JSON.stringify({
+      time: new Date().toISOString(),
+      level: "error",
+      msg: "cannot start",
+      error: message,
+      fix,
+    })
+    : `quay-bridge: ${message}; ${fix}`;
+  Deno.stderr.writeSync(new TextEncoder().encode(oneLine(line) + "\n"));
+  return STARTUP_EXIT_CODE;
+}
+
 async function main(args: string[]): Promise<number> {
   let config: Config;
   try {
@@ -47,14 +68,32 @@ async function main(args: string[]): Promise<number> {
       inClusterNamespace: readInClusterNamespace,
     });
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    Deno.stderr.writeSync(new TextEncoder().encode(`error: ${error.message}\n\n${USAGE}`));
-    return 2;
+    if (error instanceof UsageError) {
+      return startupFailure(args, error.message, `"quay-bridge --help" lists the flags and their values`);
+    }
+    const permission = permissionFailure(error);
+    if (permission) return startupFailure(args, permission.message, permission.fix);
+    throw error;
   }
+  // The operator decides per request with Go's NO_PROXY rules; Deno's fetch would otherwise apply its
+  // own reading of the same variables to every client it creates, so they are cleared once read.
+  configureProxy(config.proxy);
+  for (const name of PROXY_VARIABLES) Deno.env.delete(name);
   if (config.command === "help" || config.help) {
     write(USAGE);
     return 0;
   }
+  try {
+    return await runCommand(config);
+  } catch (error) {
+    // A command that could not even begin (a permission the process lacks) is a start-up failure.
+    const permission = permissionFailure(error);
+    if (permission) return startupFailure(args, permission.message, permission.fix);
+    throw error;
+  }
+}
+
+async function runCommand(config: Config): Promise<number> {
   const logger = createLogger({ level: config.logLevel, fields: { component: "quay-bridge" } });
   switch (config.command) {
     case "version":

@@ -56,7 +56,7 @@ async function call(ctx: BridgeContext, method: string, path: string, body?: unk
   return r.status;
 }
 
-/** The upstream bridge's calls for one namespace (upstream-qbo.md §4.5), with two ImageStreams. */
+/** The upstream bridge's calls for one namespace (docs/predecessor.md), with two ImageStreams. */
 async function setupNamespace(ctx: BridgeContext, i: number): Promise<void> {
   const org = `openshift_ns${i}`;
   if (await call(ctx, "GET", `/api/v1/organization/${org}`) === 404) {

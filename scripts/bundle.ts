@@ -7,7 +7,15 @@
  * its webhook definition is `deploy/webhook/mwc/mutatingwebhookconfiguration.yaml`, the CRDs are
  * copied from `deploy/crds/`, and the example is `deploy/examples/quayintegration.yaml`.
  *
- * `deno task bundle` writes; `deno task bundle:check` (`--check`) fails when a file differs.
+ * The operator image is referenced by digest (Deployment, `containerImage`, `spec.relatedImages`),
+ * which is what `oc-mirror` and `oc adm catalog mirror` copy and what an ImageDigestMirrorSet
+ * redirects; a tag would not be mirrored. The digest is an input: `--image-digest sha256:…`. Without
+ * it the bundle carries {@linkcode PLACEHOLDER_DIGEST}, which is fine for `deno task bundle:check`
+ * and the validators but refused by `--release`, so a release cannot ship an image nobody built.
+ *
+ * `deno task bundle` writes; `deno task bundle:check` (`--check`) fails when a file differs;
+ * `deno task bundle --release --image-digest sha256:<digest of the pushed image>` writes a release
+ * bundle (do not commit it; `bundle:check` expects the placeholder).
  */
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { QUAY_INTEGRATION_CRD } from "../src/api/crds.ts";
@@ -18,8 +26,14 @@ type Json = Record<string, unknown>;
 const ROOT = new URL("../", import.meta.url);
 /** The OLM package and the CSV's name prefix. */
 export const PACKAGE = "quay-bridge";
-/** Channel of this bundle. */
-export const CHANNEL = "alpha";
+/**
+ * Channel of this bundle: OLM's naming convention is `candidate`/`fast`/`stable` with an optional
+ * `-v<major>` (the good-practices validator warns otherwise); 0.x is a release candidate.
+ */
+export const CHANNEL = "candidate-v0";
+/** The digest a development bundle carries; `--release` refuses it. */
+export const PLACEHOLDER_DIGEST = `sha256:${"0".repeat(64)}`;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
 /** Oldest Kubernetes the manifests need (OpenShift 4.12). */
 export const MIN_KUBE_VERSION = "1.25.0";
 
@@ -140,9 +154,10 @@ function v1Schema(part: "spec" | "status"): Json {
 }
 
 /** The deployment spec OLM runs: the kustomize one without the mounted certificate Secret. */
-function olmDeploymentSpec(deployment: Json): Json {
+function olmDeploymentSpec(deployment: Json, image: string): Json {
   const spec = clone(deployment.spec) as Json;
   const pod = (spec.template as Json).spec as Json;
+  for (const container of (pod.containers ?? []) as Json[]) container.image = image;
   const certVolumes = new Set(
     ((pod.volumes ?? []) as Json[]).filter((v) => v.secret !== undefined).map((v) => v.name as string),
   );
@@ -185,8 +200,44 @@ function webhookDefinitions(mwc: Json, deploymentName: string, deployment: Json,
   });
 }
 
+/** Thrown for a digest that is malformed, or the placeholder in a release. */
+export class BundleInputError extends Error {
+  override name = "BundleInputError";
+}
+
+/** Checks `digest`; a release needs a real one. */
+export function checkDigest(digest: string, release: boolean): string {
+  if (!DIGEST.test(digest)) {
+    throw new BundleInputError(`--image-digest ${digest}: expected sha256: and 64 lowercase hex digits`);
+  }
+  if (release && digest === PLACEHOLDER_DIGEST) {
+    throw new BundleInputError(
+      "--release needs --image-digest sha256:<digest of the pushed operator image> " +
+        "(skopeo inspect --format '{{.Digest}}' docker://<image>); the placeholder digest names no image",
+    );
+  }
+  return digest;
+}
+
+/** `quay.io/org/name:tag` → `quay.io/org/name@sha256:…`. */
+export function imageByDigest(image: string, digest: string): string {
+  const lastSlash = image.lastIndexOf("/");
+  const colon = image.indexOf(":", lastSlash + 1);
+  const repository = colon === -1 ? image : image.slice(0, colon);
+  return `${repository.split("@")[0]}@${digest}`;
+}
+
+/** Options of {@linkcode bundleFiles}. */
+export interface BundleOptions {
+  /** The operator image's digest. @default PLACEHOLDER_DIGEST */
+  imageDigest?: string;
+  /** Refuse the placeholder digest. @default false */
+  release?: boolean;
+}
+
 /** The bundle's files by path, from the current `deploy/`. */
-export async function bundleFiles(): Promise<Record<string, string>> {
+export async function bundleFiles(options: BundleOptions = {}): Promise<Record<string, string>> {
+  const digest = checkDigest(options.imageDigest ?? PLACEHOLDER_DIGEST, options.release ?? false);
   const [deployment] = await readDocs("deploy/operator/deployment.yaml") as [Json];
   const services = await readDocs("deploy/operator/service.yaml");
   const [pdb] = await readDocs("deploy/operator/poddisruptionbudget.yaml") as [Json];
@@ -206,12 +257,14 @@ export async function bundleFiles(): Promise<Record<string, string>> {
   const webhookService = services.find((s) => (s.metadata as Json).name === "quay-bridge-webhook") as Json;
   const metricsService = services.find((s) => (s.metadata as Json).name === "quay-bridge-metrics") as Json;
   const pod = ((deployment.spec as Json).template as Json).spec as Json;
-  const image = (pod.containers as Json[])[0]?.image as string;
-  if (!image.endsWith(`:${VERSION}`)) {
+  const taggedImage = (pod.containers as Json[])[0]?.image as string;
+  if (!taggedImage.endsWith(`:${VERSION}`)) {
     throw new Error(
-      `deploy/operator/deployment.yaml: image ${image} is not tagged ${VERSION} (src/version.ts)`,
+      `deploy/operator/deployment.yaml: image ${taggedImage} is not tagged ${VERSION} (src/version.ts)`,
     );
   }
+  const image = imageByDigest(taggedImage, digest);
+  const icon = await readText("bundle/icon.svg");
 
   const crdFiles: Record<string, string> = {};
   const owned: Json[] = [];
@@ -236,11 +289,13 @@ export async function bundleFiles(): Promise<Record<string, string>> {
         specDescriptors: descriptors(v1Schema("spec"), SPEC_DESCRIPTORS, "spec"),
         statusDescriptors: descriptors(v1Schema("status"), STATUS_DESCRIPTORS, "status"),
       }),
+      // APIResourceReference requires name (the CSV CRD's schema; kubeconform and the apiserver
+      // reject the CSV without it): the resource's plural name.
       resources: [
-        { kind: "Namespace", version: "v1" },
-        { kind: "Secret", version: "v1" },
-        { kind: "ServiceAccount", version: "v1" },
-        { kind: "ImageStream", version: "v1" },
+        { name: "namespaces", kind: "Namespace", version: "v1" },
+        { name: "secrets", kind: "Secret", version: "v1" },
+        { name: "serviceaccounts", kind: "ServiceAccount", version: "v1" },
+        { name: "imagestreams", kind: "ImageStream", version: "v1" },
       ],
     });
   }
@@ -267,7 +322,7 @@ export async function bundleFiles(): Promise<Record<string, string>> {
         "operators.openshift.io/valid-subscription": "[]",
         "features.operators.openshift.io/disconnected": "true",
         "features.operators.openshift.io/fips-compliant": "false",
-        "features.operators.openshift.io/proxy-aware": "false",
+        "features.operators.openshift.io/proxy-aware": "true",
         "features.operators.openshift.io/tls-profiles": "false",
         "features.operators.openshift.io/token-auth-aws": "false",
         "features.operators.openshift.io/token-auth-azure": "false",
@@ -283,8 +338,9 @@ export async function bundleFiles(): Promise<Record<string, string>> {
       displayName: "Quay Bridge",
       version: VERSION,
       minKubeVersion: MIN_KUBE_VERSION,
-      maturity: CHANNEL,
+      maturity: "alpha",
       provider: { name: "quay-bridge" },
+      icon: [{ base64data: btoa(icon), mediatype: "image/svg+xml" }],
       maintainers: [{ name: "quay-bridge maintainers", email: "quay-bridge@example.com" }],
       links: [{ name: "Documentation", url: "https://github.com/quay-bridge/quay-bridge/tree/main/docs" }],
       keywords: ["quay", "registry", "builds", "imagestreams", "openshift"],
@@ -314,11 +370,14 @@ export async function bundleFiles(): Promise<Record<string, string>> {
           deployments: [{
             name,
             label: (deployment.metadata as Json).labels,
-            spec: olmDeploymentSpec(deployment),
+            spec: olmDeploymentSpec(deployment, image),
           }],
         },
       },
       webhookdefinitions: webhookDefinitions(mwc, name, deployment, webhookService),
+      // Every image the operator runs (one: it starts no other pods), for oc-mirror and the
+      // OperatorHub "disconnected" filter.
+      relatedImages: [{ name: "quay-bridge", image }],
     },
   };
 
@@ -381,7 +440,22 @@ async function strayFiles(expected: Set<string>): Promise<string[]> {
 
 if (import.meta.main) {
   const check = Deno.args.includes("--check");
-  const files = await bundleFiles();
+  const release = Deno.args.includes("--release");
+  const digestFlag = Deno.args.find((a) => a.startsWith("--image-digest"));
+  const digestIndex = Deno.args.indexOf("--image-digest");
+  const imageDigest = digestFlag?.includes("=")
+    ? digestFlag.slice("--image-digest=".length)
+    : digestIndex === -1
+    ? undefined
+    : Deno.args[digestIndex + 1];
+  let files: Record<string, string>;
+  try {
+    files = await bundleFiles({ imageDigest, release });
+  } catch (error) {
+    if (!(error instanceof BundleInputError)) throw error;
+    Deno.stderr.writeSync(new TextEncoder().encode(`scripts/bundle.ts: ${error.message}\n`));
+    Deno.exit(2);
+  }
   let stale = 0;
   const say = (text: string) => Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
   for (const [path, text] of Object.entries(files)) {

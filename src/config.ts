@@ -1,12 +1,15 @@
 /**
  * @module
  * Command-line and environment configuration, parsed once into a frozen, typed object. This is the
- * only module (besides `main.ts`) that reads `Deno.env` or arguments. Every flag has an environment
- * variable (`QUAY_BRIDGE_<FLAG>`), and the upstream operator's variables (`WEBHOOK_CERT_DIR`,
- * `DISABLE_WEBHOOK`) keep working.
+ * only module (besides `main.ts`) that reads `Deno.env` or arguments. One table, {@linkcode FLAGS},
+ * drives the parser, `--help` and the flag table of docs/configuration.md (a test compares the three),
+ * so they cannot drift. Every flag has an environment variable (`QUAY_BRIDGE_<FLAG>`), and the upstream
+ * operator's variables (`WEBHOOK_CERT_DIR`, `DISABLE_WEBHOOK`) keep working. The proxy variables
+ * (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, upper or lower case) are read here too.
  */
 import { parseArgs } from "node:util";
 import type { LogLevel } from "./log.ts";
+import { ProxyConfigError, type ProxyEnvironment, validateProxyEnvironment } from "./http/proxy.ts";
 
 /** The subcommands. */
 export type Command = "run" | "demo" | "check" | "plan" | "version" | "help";
@@ -64,9 +67,14 @@ export interface Config {
   readonly output: "text" | "json";
   /** Operator options for `demo`. */
   readonly demoKeep: boolean;
+  /** The proxy variables, as read (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`). */
+  readonly proxy: ProxyEnvironment;
 }
 
-/** Thrown for bad flags or values; `main.ts` prints it with the usage. */
+/**
+ * A bad flag, environment variable or value. `main.ts` prints its message, which names the flag or
+ * variable and what would be accepted, as one line and exits with code 2.
+ */
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -76,57 +84,309 @@ export class UsageError extends Error {
 
 const COMMANDS: readonly Command[] = ["run", "demo", "check", "plan", "version", "help"];
 
+/** How a flag's value is read and checked. */
+export type FlagKind =
+  | "string"
+  | "duration"
+  | "port"
+  | "count"
+  | "bool"
+  | "switch"
+  | { readonly oneOf: readonly string[] };
+
+/** One flag: the parser, `--help` and docs/configuration.md are all made from these. */
+export interface FlagSpec {
+  /** Long name without dashes. */
+  readonly name: string;
+  readonly short?: string;
+  readonly kind: FlagKind;
+  /** Placeholder of the value in `--help` and the docs (`<file>`); none for a switch. */
+  readonly placeholder?: string;
+  /** Environment variables read besides `QUAY_BRIDGE_<FLAG>`, in order of precedence. */
+  readonly env?: readonly string[];
+  /** Only on the command line (`--help`): no `QUAY_BRIDGE_<FLAG>`. */
+  readonly commandLineOnly?: boolean;
+  /** The default the parser uses, when it is a constant. */
+  readonly default?: string;
+  /** The default as shown to people, when it is not a constant (or there is none). */
+  readonly shownDefault?: string;
+  /** One line for `--help`. */
+  readonly help: string;
+  /** The meaning column of docs/configuration.md; `help` when absent. */
+  readonly doc?: string;
+}
+
+/** The environment variable every flag has. */
+export function flagEnvName(name: string): string {
+  return `QUAY_BRIDGE_${name.toUpperCase().replaceAll("-", "_")}`;
+}
+
+/** Every environment variable of a flag, in order of precedence. */
+export function flagEnvNames(f: FlagSpec): string[] {
+  return [...(f.commandLineOnly ? [] : [flagEnvName(f.name)]), ...(f.env ?? [])];
+}
+
+/** Every flag, in the order of `--help` and the docs. */
+export const FLAGS: readonly FlagSpec[] = [
+  {
+    name: "kubeconfig",
+    kind: "string",
+    placeholder: "<file>",
+    env: ["KUBECONFIG"],
+    shownDefault: "in-cluster, else ~/.kube/config",
+    help: "Kubernetes configuration file",
+    doc: "Kubernetes configuration; in a pod (service-account files present) the service account is used",
+  },
+  {
+    name: "context",
+    kind: "string",
+    placeholder: "<name>",
+    shownDefault: "current context",
+    help: "kubeconfig context",
+  },
+  {
+    name: "namespace",
+    kind: "string",
+    placeholder: "<ns>",
+    env: ["POD_NAMESPACE"],
+    shownDefault: "the pod's namespace; outside a cluster the kubeconfig context's, else quay-bridge",
+    help: "The operator's namespace: its Lease and the self-managed webhook Secret",
+    doc: "The operator's namespace: its Lease and the self-managed webhook Secret; `run` stops at once, " +
+      "naming this flag, when it does not exist",
+  },
+  {
+    name: "credentials-namespaces",
+    kind: "string",
+    placeholder: "<ns,…>",
+    shownDefault: "the operator's namespace",
+    help: "Namespaces a QuayIntegration may read its credentials Secret from",
+    doc: "Namespaces a QuayIntegration may read its credentials Secret from; any other is refused " +
+      "(`Ready=False`, reason `CredentialsNamespaceNotAllowed`) and nothing is sent to its host " +
+      "(see [security.md](security.md))",
+  },
+  {
+    name: "pod-name",
+    kind: "string",
+    placeholder: "<name>",
+    env: ["POD_NAME"],
+    shownDefault: "quay-bridge-<random>",
+    help: "This replica's identity in the Lease and in Events",
+  },
+  {
+    name: "log-level",
+    kind: { oneOf: ["debug", "info", "warn", "error"] },
+    placeholder: "<level>",
+    env: ["LOG_LEVEL"],
+    default: "info",
+    help: "debug, info, warn or error",
+  },
+  {
+    name: "resync",
+    kind: "duration",
+    placeholder: "<duration>",
+    default: "10m",
+    help: "Re-read Quay for each synced namespace this often (drift repair)",
+  },
+  {
+    name: "deletion-budget",
+    kind: "duration",
+    placeholder: "<duration>",
+    default: "5m",
+    help: "Keep retrying an organization's deletion this long",
+    doc:
+      "keep retrying an organization's deletion this long before removing the finalizer anyway (with an Event)",
+  },
+  {
+    name: "concurrency",
+    kind: "count",
+    placeholder: "<n>",
+    default: "8",
+    help: "Namespaces reconciled at once",
+  },
+  {
+    name: "quay-timeout",
+    kind: "duration",
+    placeholder: "<duration>",
+    default: "10s",
+    help: "Per-request timeout for Quay",
+  },
+  {
+    name: "leader-elect",
+    kind: "bool",
+    placeholder: "<bool>",
+    default: "true",
+    help: "Lease leader election; only the leader writes",
+  },
+  {
+    name: "lease-name",
+    kind: "string",
+    placeholder: "<name>",
+    default: "quay-bridge-leader",
+    help: "The coordination.k8s.io/v1 Lease; give two copies side by side different names",
+  },
+  {
+    name: "lease-duration",
+    kind: "duration",
+    placeholder: "<duration>",
+    default: "15s",
+    help: "How long a Lease is valid without renewal",
+  },
+  {
+    name: "renew-deadline",
+    kind: "duration",
+    placeholder: "<duration>",
+    default: "10s",
+    help: "The leader gives up (and exits) when it cannot renew within this",
+  },
+  {
+    name: "retry-period",
+    kind: "duration",
+    placeholder: "<duration>",
+    default: "2s",
+    help: "How often candidates try and the leader renews",
+  },
+  {
+    name: "webhook-mode",
+    kind: { oneOf: ["files", "self-managed", "off"] },
+    placeholder: "<mode>",
+    env: ["DISABLE_WEBHOOK"],
+    shownDefault: "files in a cluster or with a cert dir, else self-managed; off when DISABLE_WEBHOOK is set",
+    help: "files | self-managed | off",
+    doc: "`files`: serve the certificate in `--webhook-cert-dir`, reloaded on change; `self-managed`: " +
+      "create and rotate a CA and certificate, keep the MWC's caBundle; `off`. " +
+      "`DISABLE_WEBHOOK` (present, any value) means `off`",
+  },
+  {
+    name: "webhook-port",
+    kind: "port",
+    placeholder: "<port>",
+    default: "8443",
+    help: "HTTPS port of the admission webhook",
+  },
+  {
+    name: "webhook-host",
+    kind: "string",
+    placeholder: "<addr>",
+    default: "0.0.0.0",
+    help: "Listen address of the admission webhook",
+  },
+  {
+    name: "webhook-cert-dir",
+    kind: "string",
+    placeholder: "<dir>",
+    env: ["WEBHOOK_CERT_DIR"],
+    default: "/apiserver.local.config/certificates",
+    help: "tls.crt/tls.key or apiserver.crt/apiserver.key (files mode)",
+  },
+  {
+    name: "webhook-path",
+    kind: "string",
+    placeholder: "<path>",
+    default: "/admissionwebhook",
+    help: "The path the API server posts AdmissionReviews to",
+  },
+  {
+    name: "webhook-config-name",
+    kind: "string",
+    placeholder: "<name>",
+    default: "quay-bridge",
+    help: "The MutatingWebhookConfiguration whose caBundle self-managed mode keeps",
+  },
+  {
+    name: "webhook-service-name",
+    kind: "string",
+    placeholder: "<name>",
+    default: "quay-bridge-webhook",
+    help: "The Service in front of the webhook (self-managed certificate names)",
+  },
+  {
+    name: "webhook-url",
+    kind: "string",
+    placeholder: "<url>",
+    shownDefault: "—",
+    help: "Self-managed outside a cluster: the URL the API server calls instead of the Service",
+  },
+  {
+    name: "webhook-secret-name",
+    kind: "string",
+    placeholder: "<name>",
+    default: "quay-bridge-webhook-certs",
+    help: "The Secret self-managed mode keeps its CA and certificate in",
+  },
+  {
+    name: "admission-budget",
+    kind: "duration",
+    placeholder: "<duration>",
+    default: "7s",
+    help: "Time to provision a namespace on demand during an admission",
+    doc:
+      "time to provision a namespace on demand during an admission; keep it under the webhook's `timeoutSeconds` (10)",
+  },
+  {
+    name: "ops-port",
+    kind: "port",
+    placeholder: "<port>",
+    default: "8080",
+    help: "/metrics, /healthz, /readyz over plain HTTP; 0 disables",
+  },
+  {
+    name: "ops-host",
+    kind: "string",
+    placeholder: "<addr>",
+    default: "0.0.0.0",
+    help: "Listen address of the ops server",
+  },
+  {
+    name: "output",
+    short: "o",
+    kind: { oneOf: ["text", "json"] },
+    placeholder: "<fmt>",
+    default: "text",
+    help: "plan and check output: text or json",
+  },
+  {
+    name: "keep",
+    kind: "switch",
+    shownDefault: "off",
+    help: "demo: keep the world running after the walkthrough",
+  },
+  {
+    name: "help",
+    short: "h",
+    kind: "switch",
+    commandLineOnly: true,
+    shownDefault: "off",
+    help: "Show this help",
+  },
+];
+
+const SPECS = new Map(FLAGS.map((f) => [f.name, f]));
+
+/** The `parseArgs` options made from {@linkcode FLAGS}. */
+function parserOptions(): Record<string, { type: "string" | "boolean"; short?: string }> {
+  const out: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const f of FLAGS) {
+    out[f.name] = {
+      type: f.kind === "switch" ? "boolean" : "string",
+      ...(f.short ? { short: f.short } : {}),
+    };
+  }
+  return out;
+}
+
 /** Parses `10m`, `30s`, `250ms`, `1h` or a number of seconds. */
 export function parseDuration(value: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (!m) throw new UsageError(`--${flag}: "${value}" is not a duration (e.g. 30s, 10m, 500ms)`);
+  if (!m) throw new UsageError(`${where(flag)}: "${value}" is not a duration (e.g. 30s, 10m, 500ms)`);
   const n = Number(m[1]);
   const unit = m[2] ?? "s";
   return Math.round(n * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[unit as "ms" | "s" | "m" | "h"]);
 }
 
-function int(value: string, flag: string, min = 0): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    throw new UsageError(`--${flag}: "${value}" must be an integer ≥ ${min}`);
-  }
-  return n;
+/** `--flag`, or the environment variable the value came from. */
+function where(source: string): string {
+  return source.startsWith("-") || /^[A-Z_]+$/.test(source) ? source : `--${source}`;
 }
-
-const OPTIONS = {
-  kubeconfig: { type: "string" },
-  context: { type: "string" },
-  namespace: { type: "string" },
-  "credentials-namespaces": { type: "string" },
-  "pod-name": { type: "string" },
-  "log-level": { type: "string" },
-  resync: { type: "string" },
-  "deletion-budget": { type: "string" },
-  concurrency: { type: "string" },
-  "quay-timeout": { type: "string" },
-  "leader-elect": { type: "string" },
-  "lease-name": { type: "string" },
-  "lease-duration": { type: "string" },
-  "renew-deadline": { type: "string" },
-  "retry-period": { type: "string" },
-  "webhook-mode": { type: "string" },
-  "webhook-port": { type: "string" },
-  "webhook-host": { type: "string" },
-  "webhook-cert-dir": { type: "string" },
-  "webhook-path": { type: "string" },
-  "webhook-config-name": { type: "string" },
-  "webhook-service-name": { type: "string" },
-  "webhook-url": { type: "string" },
-  "webhook-secret-name": { type: "string" },
-  "admission-budget": { type: "string" },
-  "ops-port": { type: "string" },
-  "ops-host": { type: "string" },
-  output: { type: "string", short: "o" },
-  keep: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
-type Flag = keyof typeof OPTIONS;
 
 /** Where configuration comes from. */
 export interface ConfigSources {
@@ -136,132 +396,224 @@ export interface ConfigSources {
   inClusterNamespace?: () => string | undefined;
 }
 
+/** A raw value and where it came from (`--flag` or the variable's name), for error messages. */
+interface Raw {
+  value: string;
+  source: string;
+}
+
+/** The message of a `parseArgs` failure, rephrased to name the flag and the fix. */
+function parseArgsMessage(error: Error & { code?: string }): string {
+  const quoted = /'(-{1,2}[^' ]+)/.exec(error.message)?.[1];
+  switch (error.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown flag ${quoted ?? ""}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return quoted
+        ? `${quoted} needs a value (${quoted} <value> or ${quoted}=<value>)`
+        : error.message.split("\n")[0] ?? "invalid flag value";
+    default:
+      return error.message.split("\n")[0] ?? String(error);
+  }
+}
+
 /** Parses arguments and environment into a frozen {@linkcode Config}. */
 export function parseConfig(sources: ConfigSources): Config {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...sources.args], options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: [...sources.args],
+      options: parserOptions(),
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(parseArgsMessage(error as Error & { code?: string }));
   }
   const [first, ...rest] = parsed.positionals;
-  if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
+  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}": one command at a time`);
   const command = (first ?? "help") as Command;
-  if (!COMMANDS.includes(command)) throw new UsageError(`Unknown command "${first}"`);
-  const values = parsed.values as Partial<Record<Flag, string | boolean>>;
+  if (!COMMANDS.includes(command)) {
+    throw new UsageError(`unknown command "${first}": use one of ${COMMANDS.join(", ")}`);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
   const env = (name: string) => {
     const v = sources.env(name);
     return v === undefined || v === "" ? undefined : v;
   };
-  const get = (flag: Flag, ...envNames: string[]): string | undefined => {
-    const v = values[flag];
-    if (typeof v === "string") return v;
-    for (const name of [`QUAY_BRIDGE_${flag.toUpperCase().replaceAll("-", "_")}`, ...envNames]) {
-      const e = env(name);
-      if (e !== undefined) return e;
+  const raw = (name: string): Raw | undefined => {
+    const spec = SPECS.get(name);
+    if (!spec) throw new Error(`no flag ${name} in FLAGS`);
+    const v = values[name];
+    if (typeof v === "string") return { value: v, source: `--${name}` };
+    // DISABLE_WEBHOOK is a presence switch, not a value of --webhook-mode.
+    for (const variable of flagEnvNames(spec).filter((e) => e !== "DISABLE_WEBHOOK")) {
+      const e = env(variable);
+      if (e !== undefined) return { value: e, source: variable };
     }
-    return undefined;
+    return spec.default === undefined ? undefined : { value: spec.default, source: `--${name}` };
   };
-  const duration = (flag: Flag, fallback: string) => parseDuration(get(flag) ?? fallback, flag);
-  const bool = (flag: Flag, fallback: boolean) => {
-    const v = get(flag);
-    if (v === undefined) return fallback;
-    if (/^(true|1|yes)$/i.test(v)) return true;
-    if (/^(false|0|no)$/i.test(v)) return false;
-    throw new UsageError(`--${flag}: "${v}" must be true or false`);
+  const str = (name: string) => raw(name)?.value;
+  const must = (name: string): Raw => {
+    const r = raw(name);
+    if (!r) throw new Error(`flag ${name} has no default`);
+    return r;
   };
-  const logLevel = (get("log-level", "LOG_LEVEL") ?? "info") as LogLevel;
-  if (!["debug", "info", "warn", "error"].includes(logLevel)) {
-    throw new UsageError(`--log-level: "${logLevel}" must be debug, info, warn or error`);
-  }
-  const kubeconfig = get("kubeconfig", "KUBECONFIG");
+  const duration = (name: string) => {
+    const r = must(name);
+    return parseDuration(r.value, r.source);
+  };
+  const integer = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const r = must(name);
+    const n = Number(r.value);
+    if (!/^\d+$/.test(r.value.trim()) || n < min || n > max) {
+      throw new UsageError(
+        `${r.source}: "${r.value}" must be an integer from ${min} to ${
+          max === Number.MAX_SAFE_INTEGER ? "∞" : max
+        }`,
+      );
+    }
+    return n;
+  };
+  const port = (name: string) => integer(name, 0, 65535);
+  const bool = (name: string) => {
+    const r = must(name);
+    if (/^(true|1|yes)$/i.test(r.value)) return true;
+    if (/^(false|0|no)$/i.test(r.value)) return false;
+    throw new UsageError(`${r.source}: "${r.value}" must be true or false`);
+  };
+  const oneOf = <T extends string>(name: string, r: Raw | undefined): T | undefined => {
+    if (!r) return undefined;
+    const kind = SPECS.get(name)?.kind as { oneOf: readonly string[] };
+    if (!kind.oneOf.includes(r.value)) {
+      throw new UsageError(`${r.source}: "${r.value}" must be ${kind.oneOf.join(", ")}`);
+    }
+    return r.value as T;
+  };
+  const kubeconfig = str("kubeconfig");
   const inCluster = kubeconfig === undefined && env("KUBERNETES_SERVICE_HOST") !== undefined;
   // The upstream operator disables the webhook when DISABLE_WEBHOOK is present at all.
   const disabled = sources.env("DISABLE_WEBHOOK") !== undefined;
-  const certDir = get("webhook-cert-dir", "WEBHOOK_CERT_DIR");
-  const mode = (get("webhook-mode") ??
-    (disabled ? "off" : certDir || inCluster ? "files" : "self-managed")) as WebhookMode;
-  if (!["files", "self-managed", "off"].includes(mode)) {
-    throw new UsageError(`--webhook-mode: "${mode}" must be files, self-managed or off`);
-  }
-  const output = (get("output") ?? "text") as "text" | "json";
-  if (output !== "text" && output !== "json") throw new UsageError(`--output: must be text or json`);
-  const givenNamespace = get("namespace", "POD_NAMESPACE") ?? sources.inClusterNamespace?.();
-  const podName = get("pod-name", "POD_NAME") ?? `quay-bridge-${crypto.randomUUID().slice(0, 8)}`;
+  const certDirGiven = values["webhook-cert-dir"] !== undefined ||
+    env(flagEnvName("webhook-cert-dir")) !== undefined || env("WEBHOOK_CERT_DIR") !== undefined;
+  const mode = oneOf<WebhookMode>("webhook-mode", raw("webhook-mode")) ??
+    (disabled ? "off" : certDirGiven || inCluster ? "files" : "self-managed");
+  const givenNamespace = str("namespace") ?? sources.inClusterNamespace?.();
+  const podName = str("pod-name") ?? `quay-bridge-${crypto.randomUUID().slice(0, 8)}`;
+  const proxy = proxyEnvironment(env);
   return Object.freeze({
     command: values.help && command === "help" ? "help" : command,
     help: values.help === true,
     kubeconfig,
-    context: get("context"),
+    context: str("context"),
     namespace: givenNamespace ?? "quay-bridge",
     namespaceGiven: givenNamespace !== undefined,
-    credentialsNamespaces: get("credentials-namespaces")?.split(",").map((n) => n.trim()).filter((n) => n),
+    credentialsNamespaces: str("credentials-namespaces")?.split(",").map((n) => n.trim()).filter((n) => n),
     podName,
-    logLevel,
-    resyncMs: duration("resync", "10m"),
-    deletionBudgetMs: duration("deletion-budget", "5m"),
-    concurrency: int(get("concurrency") ?? "8", "concurrency", 1),
-    quayTimeoutMs: duration("quay-timeout", "10s"),
-    leaderElect: bool("leader-elect", true),
-    leaseName: get("lease-name") ?? "quay-bridge-leader",
-    leaseDurationMs: duration("lease-duration", "15s"),
-    renewDeadlineMs: duration("renew-deadline", "10s"),
-    retryPeriodMs: duration("retry-period", "2s"),
+    logLevel: oneOf<LogLevel>("log-level", must("log-level")) as LogLevel,
+    resyncMs: duration("resync"),
+    deletionBudgetMs: duration("deletion-budget"),
+    concurrency: integer("concurrency", 1),
+    quayTimeoutMs: duration("quay-timeout"),
+    leaderElect: bool("leader-elect"),
+    leaseName: must("lease-name").value,
+    leaseDurationMs: duration("lease-duration"),
+    renewDeadlineMs: duration("renew-deadline"),
+    retryPeriodMs: duration("retry-period"),
     webhookMode: mode,
-    webhookPort: int(get("webhook-port") ?? "8443", "webhook-port"),
-    webhookHost: get("webhook-host") ?? "0.0.0.0",
-    webhookCertDir: certDir ?? "/apiserver.local.config/certificates",
-    webhookPath: get("webhook-path") ?? "/admissionwebhook",
-    webhookConfigName: get("webhook-config-name") ?? "quay-bridge",
-    webhookServiceName: get("webhook-service-name") ?? "quay-bridge-webhook",
-    webhookUrl: get("webhook-url"),
-    webhookSecretName: get("webhook-secret-name") ?? "quay-bridge-webhook-certs",
-    admissionBudgetMs: duration("admission-budget", "7s"),
-    opsPort: int(get("ops-port") ?? "8080", "ops-port"),
-    opsHost: get("ops-host") ?? "0.0.0.0",
-    output,
-    demoKeep: values.keep === true,
+    webhookPort: port("webhook-port"),
+    webhookHost: must("webhook-host").value,
+    webhookCertDir: must("webhook-cert-dir").value,
+    webhookPath: must("webhook-path").value,
+    webhookConfigName: must("webhook-config-name").value,
+    webhookServiceName: must("webhook-service-name").value,
+    webhookUrl: str("webhook-url"),
+    webhookSecretName: must("webhook-secret-name").value,
+    admissionBudgetMs: duration("admission-budget"),
+    opsPort: port("ops-port"),
+    opsHost: must("ops-host").value,
+    output: oneOf<"text" | "json">("output", must("output")) as "text" | "json",
+    demoKeep: values.keep === true || (raw("keep") !== undefined && bool("keep")),
+    proxy,
   });
 }
 
-/** The usage text. */
-export const USAGE = `quay-bridge — makes a Red Hat Quay registry the image registry of an OpenShift cluster
+/**
+ * The proxy variables the way Go's `httpproxy.FromEnvironment` reads them: the upper-case name
+ * first, then the lower-case one. A proxy URL that cannot be used is a usage error naming the variable.
+ */
+function proxyEnvironment(env: (name: string) => string | undefined): ProxyEnvironment {
+  const pick = (upper: string) => {
+    const u = env(upper);
+    if (u !== undefined) return { value: u, source: upper };
+    const l = env(upper.toLowerCase());
+    return l === undefined ? undefined : { value: l, source: upper.toLowerCase() };
+  };
+  const https = pick("HTTPS_PROXY");
+  const http = pick("HTTP_PROXY");
+  const proxy: ProxyEnvironment = {
+    httpsProxy: https?.value,
+    httpProxy: http?.value,
+    noProxy: pick("NO_PROXY")?.value ?? "",
+  };
+  try {
+    validateProxyEnvironment(proxy);
+  } catch (error) {
+    if (!(error instanceof ProxyConfigError)) throw error;
+    const source = error.variable === "httpsProxy" ? https?.source : http?.source;
+    throw new UsageError(`${source}: ${error.message}`);
+  }
+  return proxy;
+}
 
-Usage: quay-bridge <command> [flags]
+/** The usage text, made from {@linkcode FLAGS}. */
+export const USAGE: string = usage();
 
-Commands:
-  run       Run the operator (kubeconfig, KUBECONFIG, or in-cluster configuration)
-  demo      Start the built-in test world and play the seed walkthrough step by step
-  check     Preflight: Quay reachable, token valid with the scopes needed, CRDs and webhook present
-  plan      Dry run: what the operator would change in Quay and the cluster
-  version   Print the version
+function usage(): string {
+  const lines = [
+    "quay-bridge — makes a Red Hat Quay registry the image registry of an OpenShift cluster",
+    "",
+    "Usage: quay-bridge <command> [flags]",
+    "",
+    "Commands:",
+    "  run       Run the operator (kubeconfig, KUBECONFIG, or in-cluster configuration)",
+    "  demo      Start the built-in test world and play the seed walkthrough step by step",
+    "  check     Preflight: Quay reachable, token valid with the scopes needed, CRDs and webhook present",
+    "  plan      Dry run: what the operator would change in Quay and the cluster",
+    "  version   Print the version",
+    "",
+    "Flags (a flag wins over its environment variables; durations: 500ms, 30s, 10m, 1h):",
+  ];
+  for (const f of FLAGS) {
+    lines.push(`  ${flagSynopsis(f).padEnd(34)} ${f.help}`);
+    const env = flagEnvNames(f).join(", ") || "—";
+    lines.push(`  ${"".padEnd(34)} env: ${env}; default: ${shownDefault(f)}`);
+  }
+  lines.push(
+    "",
+    "Proxy: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (or lower case) apply to Quay and the Kubernetes API.",
+    "",
+  );
+  return lines.join("\n");
+}
 
-Flags (each also QUAY_BRIDGE_<FLAG> in the environment):
-  --kubeconfig <file>          Kubernetes configuration (also KUBECONFIG); in-cluster when absent
-  --context <name>             kubeconfig context
-  --namespace <ns>             The operator's namespace (also POD_NAMESPACE) [in a pod its own;
-                               else the kubeconfig context's, else quay-bridge]
-  --credentials-namespaces <ns,…> Namespaces a QuayIntegration may read its credentials Secret
-                               from [the operator's namespace]
-  --pod-name <name>            This replica's identity (also POD_NAME)
-  --log-level <level>          debug, info, warn, error (also LOG_LEVEL) [info]
-  --resync <duration>          Re-read Quay for each synced namespace this often [10m]
-  --deletion-budget <duration> Keep retrying an organization's deletion this long [5m]
-  --concurrency <n>            Namespaces reconciled at once [8]
-  --quay-timeout <duration>    Per-request timeout for Quay [10s]
-  --leader-elect <bool>        Lease leader election; only the leader writes [true]
-  --lease-name <name>          Lease name [quay-bridge-leader]
-  --webhook-mode <mode>        files | self-managed | off [files in a cluster or with a cert dir,
-                               self-managed otherwise; off when DISABLE_WEBHOOK is set]
-  --webhook-port <port>        HTTPS port of the admission webhook [8443]
-  --webhook-cert-dir <dir>     tls.crt/tls.key or apiserver.crt/apiserver.key (also WEBHOOK_CERT_DIR)
-                               [/apiserver.local.config/certificates]
-  --webhook-path <path>        [/admissionwebhook]
-  --webhook-config-name <name> MutatingWebhookConfiguration kept by self-managed mode [quay-bridge]
-  --webhook-url <url>          Self-managed outside a cluster: the URL the API server calls
-  --admission-budget <dur>     Time to provision a namespace on demand during admission [7s]
-  --ops-port <port>            /metrics, /healthz, /readyz over plain HTTP; 0 disables [8080]
-  -o, --output <fmt>           plan/check output: text or json [text]
-  --keep                       demo: keep the world running after the walkthrough
-  -h, --help                   Show this help
-`;
+/** `-o, --output <fmt>` */
+export function flagSynopsis(f: FlagSpec): string {
+  const long = `--${f.name}${f.placeholder ? ` ${f.placeholder}` : ""}`;
+  return f.short ? `-${f.short}, ${long}` : long;
+}
+
+/** The default as shown in `--help` and the docs. */
+export function shownDefault(f: FlagSpec): string {
+  return f.shownDefault ?? f.default ?? "—";
+}
+
+/** The proxy variables, as `main.ts` clears them once read. */
+export const PROXY_VARIABLES: readonly string[] = [
+  "HTTPS_PROXY",
+  "https_proxy",
+  "HTTP_PROXY",
+  "http_proxy",
+  "NO_PROXY",
+  "no_proxy",
+];

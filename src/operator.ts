@@ -1,13 +1,15 @@
 /**
  * @module
- * Wires the operator together: the caches (supervised list/watch of namespaces, ImageStreams,
- * managed Builds, the operator's own Secrets, the configured service accounts, both QuayIntegration
- * versions and each integration's credentials Secret), the work queues, and the reconcilers. Watch
- * handlers only enqueue keys. The caches run on every replica (the webhook answers from them); the
- * queues run only while this replica leads.
+ * Wires the operator together, in dependency order: the integration registry and the Event
+ * recorder; the caches (supervised list/watch of namespaces, ImageStreams, managed Builds, the
+ * operator's own Secrets, the configured service accounts and both QuayIntegration versions), each
+ * reporting its changes to a {@linkcode ChangeFeed}; the controllers (integration status, namespace,
+ * build — leader only — and credentials, on every replica), each built on the caches; and last the
+ * subscriptions that turn cache changes into keys. Watch handlers only enqueue keys. The caches run
+ * on every replica (the webhook answers from them); the leader-only queues take keys only while
+ * this replica leads.
  */
-import { messageOf } from "./errors.ts";
-import type { IntegrationPolicy, IntegrationProblem } from "./integration.ts";
+import type { IntegrationPolicy } from "./integration_spec.ts";
 import type { KubeClient } from "./kube/client.ts";
 import { Reflector } from "./kube/reflector.ts";
 import {
@@ -17,23 +19,30 @@ import {
   LEGACY_QUAY_INTEGRATIONS,
   NAMESPACES,
   QUAY_INTEGRATIONS,
-  type ResourceType,
   SECRETS,
   SERVICE_ACCOUNTS,
 } from "./kube/resources.ts";
 import type { Logger } from "./log.ts";
 import { MANAGED_BY, MANAGED_BY_LABEL } from "./names.ts";
 import type { QuayCallObserver } from "./quay/client.ts";
+import { type BuildContext, reconcileBuild } from "./controller/build_controller.ts";
+import { Controller } from "./controller/controller.ts";
+import { cacheFeeds, subscribe } from "./controller/triggers.ts";
+import { CredentialsController } from "./controller/credentials_controller.ts";
 import { EventRecorder, type EventSink } from "./controller/events.ts";
-import { type CredentialsCheck, reconcileIntegration } from "./controller/integration_controller.ts";
-import { integrationKey, IntegrationRegistry } from "./controller/integrations.ts";
+import { IntegrationRegistry } from "./controller/integration_registry.ts";
+import { type CredentialsCheck, reconcileIntegration } from "./controller/integration_status.ts";
 import {
   type NamespaceContext,
-  type NamespaceOutcome,
+  type NamespaceMemory,
+  namespaceMemory,
   reconcileNamespace,
 } from "./controller/namespace_controller.ts";
+import type { NamespaceCaches } from "./controller/namespace_facts.ts";
+import type { NamespaceOutcome, PlanSettings } from "./controller/namespace_plan.ts";
+import { kubeNamespacePort } from "./controller/namespace_ports.ts";
 import type { KnownOrganization } from "./controller/quay_plan.ts";
-import { type QueueObserver, WorkQueue } from "./controller/queue.ts";
+import type { Action, QueueObserver, WorkQueue } from "./controller/queue.ts";
 import {
   type BuildView,
   type ImageStreamView,
@@ -46,7 +55,6 @@ import {
   type SecretView,
   type ServiceAccountView,
 } from "./controller/views.ts";
-import { type BuildContext, reconcileBuild } from "./controller/build_controller.ts";
 
 /** Operator settings (from `src/config.ts`). */
 export interface OperatorSettings {
@@ -57,7 +65,7 @@ export interface OperatorSettings {
   /** Namespace reconciles at once. @default 8 */
   concurrency?: number;
   /** Quay client tuning. */
-  quay?: { timeoutMs?: number; maxAttempts?: number; concurrency?: number; retryBaseMs?: number };
+  quay?: { timeoutMs?: number; concurrency?: number };
   /** Pod name, for Events. */
   instance?: string;
   /** Server-side watch timeout. @default 300 */
@@ -82,14 +90,17 @@ export interface OperatorOptions {
   events?: EventSink;
 }
 
-interface CredentialsWatch {
-  ref: string;
-  abort: AbortController;
-  reflector: Reflector<KubeObject>;
+/** A controller that joins the leader gate from outside the operator (the webhook certificates). */
+export interface LeaderFollower {
+  lead(): void;
+  shutdown(graceMs: number): Promise<void>;
 }
 
 /** The running operator. */
 export class Operator {
+  readonly registry: IntegrationRegistry;
+  readonly events: EventSink;
+  readonly settings: PlanSettings;
   readonly namespaces: Reflector<NamespaceView>;
   readonly imageStreams: Reflector<ImageStreamView>;
   readonly secrets: Reflector<SecretView>;
@@ -97,32 +108,31 @@ export class Operator {
   readonly builds: Reflector<BuildView>;
   readonly integrationsV1: Reflector<KubeObject>;
   readonly integrationsLegacy: Reflector<KubeObject>;
-  readonly registry: IntegrationRegistry;
-  readonly outcomes = new Map<string, NamespaceOutcome>();
-  readonly organizations = new Map<string, KnownOrganization>();
-  readonly events: EventSink;
-  readonly namespaceQueue: WorkQueue;
-  readonly integrationQueue: WorkQueue;
-  readonly buildQueue: WorkQueue;
-  readonly #options: OperatorOptions;
+  /** The caches as the planner reads them. */
+  readonly caches: NamespaceCaches;
+  /** What the namespace reconcile remembers: outcomes, Quay mirrors, deletion failures. */
+  readonly memory: NamespaceMemory = namespaceMemory();
+  readonly integrationController: Controller;
+  readonly namespaceController: Controller;
+  readonly buildController: Controller;
+  readonly credentials: CredentialsController;
   readonly #log: Logger;
+  readonly #observers: OperatorObservers | undefined;
   readonly #abort = new AbortController();
-  readonly #credentialWatches = new Map<string, CredentialsWatch>();
   readonly #checks = new Map<string, CredentialsCheck>();
-  readonly #deletionFailures = new Map<string, number>();
   readonly #tasks: Promise<void>[] = [];
+  readonly #followers: LeaderFollower[] = [];
   /** Service account names any integration configures; the SA cache keeps only these. */
   #accountNames = new Set<string>();
-  #leading = false;
 
   constructor(options: OperatorOptions) {
-    // deno-lint-ignore no-this-alias
-    const self = this;
-    this.#options = options;
     const log = this.#log = options.logger;
+    this.#observers = options.observers;
     const settings = options.settings ?? {};
     const kube = options.kube;
     const watchTimeoutSeconds = settings.watchTimeoutSeconds ?? 300;
+    const resyncMs = settings.resyncMs ?? 600_000;
+    this.settings = { resyncMs, deletionBudgetMs: settings.deletionBudgetMs ?? 300_000 };
     this.registry = new IntegrationRegistry({
       quay: settings.quay,
       onQuayCall: options.observers?.onQuayCall,
@@ -131,168 +141,162 @@ export class Operator {
     });
     this.events = options.events ?? new EventRecorder(kube, log, { instance: settings.instance });
 
-    const queue = (
-      name: string,
-      reconcile: (key: string, signal: AbortSignal) => Promise<import("./controller/queue.ts").Action>,
-      concurrency: number,
-    ) =>
-      new WorkQueue({
+    // Caches, each reporting to a feed the controllers subscribe to below.
+    const feeds = cacheFeeds();
+    const cache = { logger: log, watchTimeoutSeconds };
+    this.namespaces = new Reflector(kube, NAMESPACES, {
+      ...cache,
+      project: projectNamespace,
+      onChange: feeds.namespaces.emit,
+    });
+    this.imageStreams = new Reflector(kube, IMAGE_STREAMS, {
+      ...cache,
+      project: projectImageStream,
+      indexBy: (is) => is.namespace,
+      onChange: feeds.imageStreams.emit,
+    });
+    this.secrets = new Reflector(kube, SECRETS, {
+      ...cache,
+      labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`,
+      project: projectSecret,
+      onChange: feeds.secrets.emit,
+    });
+    this.serviceAccounts = new Reflector(kube, SERVICE_ACCOUNTS, {
+      ...cache,
+      project: (o) => this.#accountNames.has(o.metadata?.name ?? "") ? projectServiceAccount(o) : undefined,
+      onChange: feeds.serviceAccounts.emit,
+    });
+    this.builds = new Reflector(kube, BUILDS, {
+      ...cache,
+      project: projectBuild,
+      onChange: feeds.builds.emit,
+    });
+    this.integrationsV1 = new Reflector(kube, QUAY_INTEGRATIONS, {
+      ...cache,
+      onChange: feeds.integrationsV1.emit,
+    });
+    this.integrationsLegacy = new Reflector(kube, LEGACY_QUAY_INTEGRATIONS, {
+      ...cache,
+      onChange: feeds.integrationsLegacy.emit,
+    });
+    this.caches = {
+      namespaces: this.namespaces,
+      imageStreams: this.imageStreams,
+      secrets: this.secrets,
+      serviceAccounts: this.serviceAccounts,
+      registry: this.registry,
+    };
+
+    // Controllers, on the caches.
+    const controller = (name: string, reconcile: (key: string) => Promise<Action>, concurrency: number) =>
+      new Controller({
         name,
         reconcile,
         logger: log,
         concurrency,
         observer: options.observers?.queue?.(name),
       });
-
+    const integrationController = this.integrationController = controller(
+      "integration",
+      (key) =>
+        reconcileIntegration({
+          kube,
+          integrations: this.registry,
+          outcomes: this.memory.outcomes,
+          checks: this.#checks,
+          events: this.events,
+          logger: log,
+          resyncMs,
+          onCredentials: (key) => feeds.credentials.emit(key, undefined, undefined),
+          now: Date.now,
+        }, key),
+      2,
+    );
     const nsContext: NamespaceContext = {
-      kube,
-      get namespaces() {
-        return self.namespaces;
+      caches: this.caches,
+      kube: kubeNamespacePort(kube),
+      quay: (key) => this.registry.client(key),
+      tokens: {
+        rejected: (key, error) => {
+          if (this.registry.rejectToken(key, error.message)) {
+            feeds.credentials.emit(key, undefined, undefined);
+          }
+        },
+        accepted: (key) => {
+          if (this.registry.acceptToken(key, Date.now())) feeds.credentials.emit(key, undefined, undefined);
+        },
       },
-      get imageStreams() {
-        return self.imageStreams;
-      },
-      get secrets() {
-        return self.secrets;
-      },
-      get serviceAccounts() {
-        return self.serviceAccounts;
-      },
-      integrations: this.registry,
       events: this.events,
       logger: log,
-      settings: {
-        resyncMs: settings.resyncMs ?? 600_000,
-        deletionBudgetMs: settings.deletionBudgetMs ?? 300_000,
-      },
-      organizations: this.organizations,
-      outcomes: this.outcomes,
-      deletionFailures: this.#deletionFailures,
-      onOutcome: (_namespace, outcome) => {
+      settings: this.settings,
+      memory: this.memory,
+      onOutcome: (_namespace, outcome: NamespaceOutcome | undefined) => {
         // Status counts follow outcomes; the integration queue coalesces bursts within a second.
         const key = outcome?.integrationKey;
-        if (key) this.integrationQueue.add(key, 1_000);
-        else for (const e of this.registry.entries()) this.integrationQueue.add(e.key, 1_000);
+        if (key) integrationController.enqueue(key, 1_000);
+        else for (const e of this.registry.entries()) integrationController.enqueue(e.key, 1_000);
       },
       now: Date.now,
     };
-    this.namespaceQueue = queue(
+    const namespaceController = this.namespaceController = controller(
       "namespace",
       (key) => reconcileNamespace(nsContext, key),
       settings.concurrency ?? 8,
     );
-    this.integrationQueue = queue("integration", (key) =>
-      reconcileIntegration({
-        kube,
-        integrations: this.registry,
-        outcomes: this.outcomes,
-        checks: this.#checks,
-        events: this.events,
-        logger: log,
-        resyncMs: settings.resyncMs ?? 600_000,
-        now: Date.now,
-      }, key), 2);
     const buildContext: BuildContext = {
       kube,
-      get builds() {
-        return self.builds;
-      },
-      get imageStreams() {
-        return self.imageStreams;
-      },
-      get namespaces() {
-        return self.namespaces;
-      },
+      builds: this.builds,
+      imageStreams: this.imageStreams,
+      namespaces: this.namespaces,
       integrations: this.registry,
       events: this.events,
       logger: log,
     };
-    this.buildQueue = queue("build", (key) => reconcileBuild(buildContext, key), 4);
+    const buildController = this.buildController = controller(
+      "build",
+      (key) => reconcileBuild(buildContext, key),
+      4,
+    );
+    this.credentials = new CredentialsController({
+      kube,
+      registry: this.registry,
+      logger: log,
+      onChange: (key) => feeds.credentials.emit(key, undefined, undefined),
+      observer: options.observers?.queue?.("credentials"),
+    });
 
-    const enqueueNamespace = (name: string) => this.#leading && this.namespaceQueue.add(name);
-    this.namespaces = new Reflector(kube, NAMESPACES, {
-      logger: log,
-      watchTimeoutSeconds,
-      project: projectNamespace,
-      onChange: (key, current, previous) => {
-        if (current && previous && sameNamespaceFacts(current, previous)) return;
-        enqueueNamespace(key);
-      },
-    });
-    this.imageStreams = new Reflector(kube, IMAGE_STREAMS, {
-      logger: log,
-      watchTimeoutSeconds,
-      project: projectImageStream,
-      indexBy: (is) => is.namespace,
-      // Only additions and removals change what Quay needs; status updates (imports) do not.
-      onChange: (_key, current, previous) => {
-        if (current && previous) return;
-        const ns = (current ?? previous)?.namespace;
-        if (ns) enqueueNamespace(ns);
-      },
-    });
-    this.secrets = new Reflector(kube, SECRETS, {
-      logger: log,
-      watchTimeoutSeconds,
-      labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`,
-      project: projectSecret,
-      onChange: (_key, current, previous) => {
-        const ns = (current ?? previous)?.namespace;
-        if (ns) enqueueNamespace(ns);
-      },
-    });
-    this.serviceAccounts = new Reflector(kube, SERVICE_ACCOUNTS, {
-      logger: log,
-      watchTimeoutSeconds,
-      project: (o) => this.#accountNames.has(o.metadata?.name ?? "") ? projectServiceAccount(o) : undefined,
-      onChange: (_key, current, previous) => {
-        if (
-          current && previous && JSON.stringify(current.secrets) === JSON.stringify(previous.secrets) &&
-          JSON.stringify(current.imagePullSecrets) === JSON.stringify(previous.imagePullSecrets)
-        ) return;
-        const ns = (current ?? previous)?.namespace;
-        if (ns) enqueueNamespace(ns);
-      },
-    });
-    this.builds = new Reflector(kube, BUILDS, {
-      logger: log,
-      watchTimeoutSeconds,
-      project: projectBuild,
-      onChange: (key, current) => {
-        // Only a managed, completed, not yet imported Build needs work (upstream defect D6).
-        if (this.#leading && current && current.phase === "Complete" && !current.imported) {
-          this.buildQueue.add(key);
-        }
-      },
-    });
-    const onIntegration =
-      (type: ResourceType) =>
-      (_key: string, current: KubeObject | undefined, previous: KubeObject | undefined) => {
-        const object = (current ?? previous) as KubeObject;
-        const key = integrationKey(type.group + "/" + type.version, object.metadata.name ?? "");
-        const changed = this.registry.set(key, current as never);
-        if (!changed) return;
+    // Subscriptions: which cache changes wake which controller.
+    subscribe(feeds, {
+      namespace: namespaceController,
+      integration: integrationController,
+      build: buildController,
+      namespaces: () => this.namespaces.keys(),
+      integrationChanged: (key, current) => {
+        if (!this.registry.set(key, current)) return false;
         this.#configure();
-        if (this.#leading) {
-          this.integrationQueue.add(key);
-          this.#enqueueAllNamespaces();
-        }
-      };
-    this.integrationsV1 = new Reflector(kube, QUAY_INTEGRATIONS, {
-      logger: log,
-      watchTimeoutSeconds,
-      onChange: onIntegration(QUAY_INTEGRATIONS),
-    });
-    this.integrationsLegacy = new Reflector(kube, LEGACY_QUAY_INTEGRATIONS, {
-      logger: log,
-      watchTimeoutSeconds,
-      onChange: onIntegration(LEGACY_QUAY_INTEGRATIONS),
+        return true;
+      },
     });
   }
 
   /** Aborted when the operator stops. */
   get signal(): AbortSignal {
     return this.#abort.signal;
+  }
+
+  /** The namespace queue (tests wait on it). */
+  get namespaceQueue(): WorkQueue {
+    return this.namespaceController.queue;
+  }
+
+  /** Namespace outcomes, as last reconciled. */
+  get outcomes(): ReadonlyMap<string, NamespaceOutcome> {
+    return this.memory.outcomes;
+  }
+
+  /** Quay mirrors by `<integration key>|<organization>`. */
+  get organizations(): Map<string, KnownOrganization> {
+    return this.memory.organizations;
   }
 
   /** Starts the caches. Resolves when every cache has completed its first list. */
@@ -311,7 +315,7 @@ export class Operator {
       this.secrets.ready,
       this.serviceAccounts.ready,
       this.builds.ready,
-      ...[...this.#credentialWatches.values()].map((w) => w.reflector.ready),
+      this.credentials.ready(),
     ]);
     this.#log.info("caches synced", {
       namespaces: this.namespaces.size,
@@ -327,128 +331,61 @@ export class Operator {
     );
   }
 
+  /** True while this replica leads. */
+  get leading(): boolean {
+    return this.namespaceController.leading;
+  }
+
+  /** The metrics observer for a work queue named `name` (controllers wired outside the operator). */
+  queueObserver(name: string): QueueObserver | undefined {
+    return this.#observers?.queue?.(name);
+  }
+
+  /** Adds a controller that runs outside the operator but follows its leadership. */
+  follow(follower: LeaderFollower): void {
+    this.#followers.push(follower);
+    if (this.leading) follower.lead();
+  }
+
   /** Starts reconciling (this replica leads): enqueues everything once. */
   lead(): void {
-    if (this.#leading) return;
-    this.#leading = true;
-    for (const e of this.registry.entries()) this.integrationQueue.add(e.key);
-    this.#enqueueAllNamespaces();
-    for (const [key, build] of this.#buildEntries()) {
-      if (build.phase === "Complete" && !build.imported) this.buildQueue.add(key);
-    }
+    if (this.leading) return;
+    this.integrationController.lead(this.registry.entries().map((e) => e.key));
+    this.namespaceController.lead(this.namespaces.keys());
+    this.buildController.lead(
+      [...this.builds.keys()].filter((key) => {
+        const build = this.builds.get(key);
+        return build !== undefined && build.phase === "Complete" && !build.imported;
+      }),
+    );
+    for (const follower of this.#followers) follower.lead();
   }
 
   /** Stops the queues (finishing in-flight work within `graceMs`), then the caches. */
   async stop(graceMs = 10_000): Promise<void> {
-    this.#leading = false;
     await Promise.all([
-      this.namespaceQueue.shutdown(graceMs),
-      this.integrationQueue.shutdown(graceMs),
-      this.buildQueue.shutdown(graceMs),
+      this.namespaceController.shutdown(graceMs),
+      this.integrationController.shutdown(graceMs),
+      this.buildController.shutdown(graceMs),
+      ...this.#followers.map((f) => f.shutdown(graceMs)),
     ]);
-    if ("flush" in this.events) await (this.events as EventRecorder).flush();
+    if (this.events instanceof EventRecorder) await this.events.flush();
     this.#abort.abort();
-    for (const w of this.#credentialWatches.values()) w.abort.abort();
+    await this.credentials.stop(graceMs);
     await Promise.allSettled(this.#tasks);
     this.registry.close();
-  }
-
-  *#buildEntries(): Generator<[string, BuildView]> {
-    for (const key of this.builds.keys()) {
-      const b = this.builds.get(key);
-      if (b) yield [key, b];
-    }
-  }
-
-  #enqueueAllNamespaces(): void {
-    for (const name of this.namespaces.keys()) this.namespaceQueue.add(name, 0, "background");
   }
 
   /** Follows integration changes: service account names to cache, credentials Secrets to watch. */
   #configure(): void {
     const names = new Set<string>();
-    const wanted = new Map<string, string>();
     for (const entry of this.registry.entries()) {
       if (!entry.parsed.ok) continue;
       for (const sa of entry.parsed.integration.serviceAccounts) names.add(sa.name);
-      const ref = entry.parsed.integration.credentialsSecret;
-      wanted.set(entry.key, `${ref.namespace}/${ref.name}/${ref.key}`);
     }
     const grew = [...names].some((n) => !this.#accountNames.has(n));
     this.#accountNames = names;
     if (grew && this.serviceAccounts.isReady) this.serviceAccounts.relist();
-
-    for (const [key, watch] of this.#credentialWatches) {
-      if (wanted.get(key) !== watch.ref) {
-        watch.abort.abort();
-        this.#credentialWatches.delete(key);
-      }
-    }
-    for (const [key, ref] of wanted) {
-      if (this.#credentialWatches.has(key)) continue;
-      this.#watchCredentials(key, ref);
-    }
+    this.credentials.configure(this.#abort.signal);
   }
-
-  #watchCredentials(key: string, ref: string): void {
-    const [namespace = "", name = "", dataKey = "token"] = ref.split("/");
-    const abort = new AbortController();
-    const signal = AbortSignal.any([abort.signal, this.#abort.signal]);
-    const update = (secret: KubeObject | undefined) => {
-      let state: { state: "ok"; token: string } | { state: "missing"; problem: IntegrationProblem };
-      if (!secret) {
-        state = {
-          state: "missing",
-          problem: {
-            reason: "SecretNotFound",
-            message: `Secret ${namespace}/${name} holding the Quay token was not found`,
-          },
-        };
-      } else {
-        const data = (secret.data ?? {}) as Record<string, string>;
-        const raw = data[dataKey];
-        const token = raw === undefined ? undefined : decodeToken(raw);
-        state = token ? { state: "ok", token } : {
-          state: "missing",
-          problem: {
-            reason: "SecretKeyMissing",
-            message:
-              `Secret ${namespace}/${name} has no non-empty key "${dataKey}" (spec.credentialsSecret.key)`,
-          },
-        };
-      }
-      if (this.registry.setCredentials(key, state) && this.#leading) {
-        this.integrationQueue.add(key);
-        this.#enqueueAllNamespaces();
-      }
-    };
-    const reflector = new Reflector<KubeObject>(this.#options.kube, SECRETS, {
-      logger: this.#log,
-      namespace,
-      fieldSelector: `metadata.name=${name}`,
-      onChange: (_k, current) => update(current),
-      onReady: () => {
-        if (reflector.size === 0) update(undefined);
-      },
-    });
-    this.#credentialWatches.set(key, { ref, abort, reflector });
-    this.#tasks.push(
-      reflector.run(signal).catch((e) => this.#log.error("credentials watch ended", { error: messageOf(e) })),
-    );
-  }
-}
-
-function decodeToken(base64: string): string | undefined {
-  try {
-    const text = new TextDecoder().decode(Uint8Array.fromBase64(base64)).trim();
-    return text === "" ? undefined : text;
-  } catch {
-    return undefined;
-  }
-}
-
-function sameNamespaceFacts(a: NamespaceView, b: NamespaceView): boolean {
-  return a.deleting === b.deleting && JSON.stringify(a.finalizers) === JSON.stringify(b.finalizers) &&
-    JSON.stringify(a.labels) === JSON.stringify(b.labels) &&
-    a.annotations["openshift.io/sa.scc.mcs"] === b.annotations["openshift.io/sa.scc.mcs"];
 }

@@ -10,7 +10,7 @@
  */
 import type { Config } from "../config.ts";
 import { messageOf } from "../errors.ts";
-import { parseIntegration, type QuayIntegrationObject } from "../integration.ts";
+import { parseIntegration, type QuayIntegrationObject } from "../integration_spec.ts";
 import { KubeClient, listAll, loadKubeConnection } from "../kube/client.ts";
 import {
   CRDS,
@@ -20,7 +20,13 @@ import {
   SECRETS,
   SELF_SUBJECT_ACCESS_REVIEWS,
 } from "../kube/resources.ts";
-import { createFetchTransport, createInsecureTransport, type HttpTransport } from "../http/transport.ts";
+import {
+  configureProxy,
+  createFetchTransport,
+  createInsecureTransport,
+  currentProxy,
+  type HttpTransport,
+} from "../http/transport.ts";
 import { VERSION } from "../version.ts";
 import { CHECKED_CRDS, REQUIRED_PERMISSIONS } from "../permissions.ts";
 
@@ -77,6 +83,7 @@ export async function collectFindings(config: Config): Promise<Finding[]> {
   const findings: Finding[] = [];
   const add = (check: string, ok: boolean, detail = "", severity: Finding["severity"] = "error") =>
     findings.push({ check, ok, detail, severity });
+  configureProxy(config.proxy);
   let kube: KubeClient;
   try {
     kube = new KubeClient(
@@ -86,6 +93,7 @@ export async function collectFindings(config: Config): Promise<Finding[]> {
     add("Kubernetes configuration", false, messageOf(error));
     return findings;
   }
+  add(`Kubernetes API ${kube.connection.server} connection`, true, proxyInUse(kube.connection.server));
   try {
     const version = await kube.raw("GET", "/version") as { gitVersion?: string } | undefined;
     add("Kubernetes API reachable", version !== undefined, version?.gitVersion ?? "no /version");
@@ -185,6 +193,15 @@ export async function collectFindings(config: Config): Promise<Finding[]> {
   return findings;
 }
 
+/** How requests to `url` go: through which proxy (never its credentials), or directly and why. */
+export function proxyInUse(url: string): string {
+  const resolver = currentProxy();
+  const proxy = resolver.proxyFor(url);
+  if (proxy) return `through the proxy ${proxy.url}`;
+  if (!resolver.configured) return "direct (no HTTPS_PROXY/HTTP_PROXY set)";
+  return "direct (NO_PROXY matches, or localhost)";
+}
+
 async function checkIntegration(
   kube: KubeClient,
   config: Config,
@@ -224,6 +241,7 @@ async function checkIntegration(
     token ? "" : "missing or empty",
   );
   if (!token) return;
+  add(`${label}: connection to ${i.quayUrl}`, true, proxyInUse(i.quayUrl));
   const transport: HttpTransport = i.insecureRegistry
     ? createInsecureTransport()
     : createFetchTransport({ caCerts: i.caBundle ? [i.caBundle] : [] });

@@ -1,32 +1,36 @@
 /**
  * @module
- * `quay-bridge plan`: a dry run. It fills the same caches the operator uses, reads each selected
- * namespace's organization from Quay (read-only calls), and prints what the operator would change
- * in Quay and in the cluster — computed by the same planning functions the reconcilers use.
+ * `quay-bridge plan`: a dry run. It fills the same caches the operator uses, gathers each
+ * namespace's facts and plans it with the reconcile's own planner (`planNamespace`), reading the
+ * organization of a namespace to sync from Quay (read-only calls), and prints the outcome and the
+ * changes the operator would make in Quay and in the cluster.
  */
 import type { Config } from "../config.ts";
 import { messageOf } from "../errors.ts";
 import { KubeClient, loadKubeConnection } from "../kube/client.ts";
 import { createLogger } from "../log.ts";
-import {
-  FINALIZER,
-  isValidQuayNamespace,
-  LEGACY_FINALIZER,
-  organizationName,
-  PROJECT_READY_ANNOTATION,
-} from "../names.ts";
 import { Operator } from "../operator.ts";
-import { desiredOrganization, planCluster } from "../controller/namespace_controller.ts";
-import { planQuay } from "../controller/quay_plan.ts";
+import { clusterPlanText, finalizerPlanText, planText } from "../controller/change_text.ts";
+import { type NamespaceCaches, readNamespaceFacts } from "../controller/namespace_facts.ts";
+import {
+  decideNamespace,
+  type NamespacePlan as Plan,
+  planNamespace,
+  type PlanSettings,
+} from "../controller/namespace_plan.ts";
+import type { QuayPort } from "../controller/namespace_ports.ts";
+import type { KnownOrganization } from "../controller/quay_plan.ts";
 import { observeOrganization } from "../controller/quay_sync.ts";
-import type { QuayClient } from "../quay/client.ts";
 
-/** The plan for one namespace. */
+/** The plan for one namespace, as printed. */
 export interface NamespacePlan {
   readonly namespace: string;
-  readonly integration?: string;
-  readonly organization?: string;
+  readonly integration?: string | undefined;
+  readonly organization?: string | undefined;
+  /** The namespace's outcome once the plan is applied (as the reconcile would record it). */
   readonly state: string;
+  readonly reason: string;
+  readonly message: string;
   readonly quay: readonly string[];
   readonly cluster: readonly string[];
 }
@@ -60,19 +64,20 @@ export async function runPlan(options: PlanOptions): Promise<number> {
   });
   try {
     await operator.start();
-    const plans = await computePlans(operator);
+    const plans = await computePlans(
+      operator.caches,
+      operator.namespaces.keys(),
+      operator.settings,
+      (key) => operator.registry.client(key),
+    );
     if (config.output === "json") {
       options.write(JSON.stringify({ namespaces: plans }, null, 2) + "\n");
     } else {
       let changes = 0;
       for (const plan of plans) {
-        const total = plan.quay.length + plan.cluster.length;
-        changes += total;
-        options.write(
-          `${plan.namespace}: ${plan.state}${
-            plan.organization ? ` (organization ${plan.organization})` : ""
-          }\n`,
-        );
+        changes += plan.quay.length + plan.cluster.length;
+        const org = plan.organization ? ` (organization ${plan.organization})` : "";
+        options.write(`${plan.namespace}: ${plan.state} ${plan.reason}${org}: ${plan.message}\n`);
         for (const line of plan.quay) options.write(`  quay:    ${line}\n`);
         for (const line of plan.cluster) options.write(`  cluster: ${line}\n`);
       }
@@ -88,105 +93,69 @@ export async function runPlan(options: PlanOptions): Promise<number> {
   }
 }
 
-/** Computes the plan of every namespace the caches hold (exported for tests). */
-export async function computePlans(operator: Operator): Promise<NamespacePlan[]> {
+/** The printed form of a plan. */
+export function describePlan(namespace: string, plan: Plan): NamespacePlan {
+  const organization = plan.organization ?? "";
+  const finalizer = finalizerPlanText(plan.finalizer);
+  return {
+    namespace,
+    integration: plan.integrationKey,
+    organization: plan.organization,
+    state: plan.outcome?.state ?? "Released",
+    reason: plan.outcome?.reason ?? "FinalizerReleased",
+    message: plan.outcome?.message ?? "The namespace is released",
+    quay: plan.quay.map((c) => planText(c, organization)),
+    cluster: [
+      ...(finalizer && plan.finalizer === "add" ? [finalizer] : []),
+      ...plan.cluster.map(clusterPlanText),
+      ...(finalizer && plan.finalizer === "release" ? [finalizer] : []),
+    ],
+  };
+}
+
+/**
+ * Plans every namespace the caches hold, reading Quay (read-only) for those to sync. Namespaces no
+ * QuayIntegration selects and nothing would change in are left out.
+ */
+export async function computePlans(
+  caches: NamespaceCaches,
+  namespaces: Iterable<string>,
+  settings: PlanSettings,
+  quay: (integrationKey: string) => QuayPort | undefined,
+): Promise<NamespacePlan[]> {
   const plans: NamespacePlan[] = [];
-  const names = [...operator.namespaces.keys()].sort();
-  for (const name of names) {
-    const ns = operator.namespaces.get(name);
-    if (!ns) continue;
-    const ours = ns.finalizers.some((f) => f === FINALIZER || f === LEGACY_FINALIZER);
-    const resolution = operator.registry.resolve(ns);
-    if (resolution.kind !== "managed") {
-      const cluster = ours ? ["release the namespace finalizer"] : [];
-      if (resolution.kind === "unmanaged" && !ours) continue;
-      plans.push({ namespace: name, state: resolution.kind, quay: [], cluster });
+  for (const name of [...namespaces].sort()) {
+    const facts = readNamespaceFacts(caches, name, { now: Date.now(), settings });
+    const decision = decideNamespace(facts);
+    let plan: Plan;
+    if (decision.kind === "decided") {
+      plan = decision.plan;
+    } else {
+      let known: KnownOrganization;
+      try {
+        const client = quay(decision.key);
+        if (!client) throw new Error(`QuayIntegration ${decision.key} has no Quay client`);
+        known = await observeOrganization(client, decision.organization, undefined, facts.now);
+      } catch (error) {
+        plans.push({
+          namespace: name,
+          integration: decision.key,
+          organization: decision.organization,
+          state: "Failed",
+          reason: "QuayUnreadable",
+          message: `cannot read Quay: ${messageOf(error)}`,
+          quay: [],
+          cluster: [],
+        });
+        continue;
+      }
+      plan = planNamespace(facts, known);
+    }
+    const described = describePlan(name, plan);
+    if (described.reason === "NotSelected" && described.quay.length + described.cluster.length === 0) {
       continue;
     }
-    const { key, integration } = resolution;
-    const organization = organizationName(integration.organizationPrefix, name);
-    const base = { namespace: name, integration: key, organization };
-    if (ns.deleting) {
-      plans.push({
-        ...base,
-        state: "deleting",
-        quay: integration.organizationDeletionPolicy === "Delete"
-          ? [`delete organization ${organization}`]
-          : [],
-        cluster: ours ? ["release the namespace finalizer"] : [],
-      });
-      continue;
-    }
-    if (!isValidQuayNamespace(organization)) {
-      plans.push({ ...base, state: "invalid organization name", quay: [], cluster: [] });
-      continue;
-    }
-    if (!ns.annotations[PROJECT_READY_ANNOTATION]) {
-      plans.push({ ...base, state: "waiting for the project", quay: [], cluster: [] });
-      continue;
-    }
-    const client = operator.registry.client(key) as QuayClient;
-    const credentials = operator.registry.credentials(key);
-    if (credentials?.state !== "ok") {
-      plans.push({
-        ...base,
-        state: `no credentials (${credentials?.problem.message ?? "unknown"})`,
-        quay: [],
-        cluster: [],
-      });
-      continue;
-    }
-    try {
-      const known = await observeOrganization(client, organization, undefined, Date.now());
-      const { desired } = desiredOrganization(
-        { imageStreams: operator.imageStreams, events: { emit() {} } },
-        ns,
-        integration,
-        organization,
-      );
-      const quay = planQuay(desired, known).map((c) => {
-        switch (c.kind) {
-          case "createOrganization":
-            return `create organization ${organization}`;
-          case "createRobot":
-            return `create robot ${c.robot.fullName}`;
-          case "createPrototype":
-            return `give ${c.robot.fullName} ${c.robot.role} on new repositories`;
-          case "updatePrototype":
-            return `change ${c.robot.fullName}'s default permission to ${c.robot.role}`;
-          case "grantRepository":
-            return `grant ${c.robot.role} on ${c.repository} to ${c.robot.fullName}`;
-          case "createRepository":
-            return `create repository ${organization}/${c.repository}`;
-          case "deleteRepository":
-            return `delete repository ${organization}/${c.repository}`;
-        }
-      });
-      const { changes, missingAccounts } = planCluster(integration, organization, {
-        token: (sa) => known.robots.get(sa),
-        secret: (secret) => operator.secrets.get(`${name}/${secret}`),
-        serviceAccount: (sa) => operator.serviceAccounts.get(`${name}/${sa}`),
-      });
-      const cluster = [
-        ...(ns.finalizers.includes(FINALIZER) && !ns.finalizers.includes(LEGACY_FINALIZER)
-          ? []
-          : ["add the namespace finalizer"]),
-        ...changes.map((c) =>
-          c.kind === "linkSecret"
-            ? `link Secret ${c.secret} to service account ${c.serviceAccount}`
-            : `${c.kind === "createSecret" ? "create" : "update"} Secret ${c.secret}`
-        ),
-        ...missingAccounts.map((a) => `service account ${a} is missing (linked once it exists)`),
-      ];
-      plans.push({
-        ...base,
-        state: quay.length + cluster.length === 0 ? "in sync" : "changes",
-        quay,
-        cluster,
-      });
-    } catch (error) {
-      plans.push({ ...base, state: `cannot read Quay: ${messageOf(error)}`, quay: [], cluster: [] });
-    }
+    plans.push(described);
   }
   return plans;
 }

@@ -7,19 +7,32 @@
  * which `run` returns whatever is still pending (a hung request must not keep a pod past its grace
  * period holding the Lease). Losing the Lease ends the process the same way (its caches and
  * workers may be stale), as controller-runtime does; `/healthz` fails from the moment renewals
- * stall, and the Deployment restarts it as a standby.
+ * stall, and the Deployment restarts it as a standby. Both HTTP servers sit behind a connection
+ * guard (`../http/guard.ts`): `Deno.serve` has no read timeouts.
  */
 import type { Config } from "../config.ts";
-import { NAMESPACES } from "../kube/resources.ts";
 import { messageOf } from "../errors.ts";
 import { guardConnections } from "../http/guard.ts";
 import { KubeClient, type KubeConnection, loadKubeConnection } from "../kube/client.ts";
+import { NAMESPACES } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
 import { Operator } from "../operator.ts";
 import { LeaderElector } from "../ops/leader.ts";
 import { type Labels, Metrics } from "../ops/metrics.ts";
 import { createOpsApp } from "../ops/server.ts";
 import { VERSION } from "../version.ts";
+import { configureProxy } from "../http/transport.ts";
+import { readCertificateDirectory } from "../webhook/cert_dir.ts";
+import { CertificateError } from "../webhook/server.ts";
+import {
+  certDirFailure,
+  kubeconfigFailure,
+  listenFailure,
+  permissionFailure,
+  probeListen,
+  STARTUP_EXIT_CODE,
+  StartupError,
+} from "./startup.ts";
 import { startWebhook, type WebhookHandle } from "./webhook_wiring.ts";
 
 /** From the shutdown signal (or the loss of the Lease) to `run` returning, at most. */
@@ -50,8 +63,24 @@ export interface RunOptions {
   onStarted?: (handle: { operator: Operator; metrics: Metrics; webhook: WebhookHandle | undefined }) => void;
 }
 
-/** Runs until `signal` aborts (exit code 0) or leadership is lost (exit code 1). */
+/**
+ * Runs until `signal` aborts (exit code 0) or leadership is lost (exit code 1). A failure before the
+ * operator runs (see `startup.ts`) is logged as one line naming the cause and the fix, with exit
+ * code 2.
+ */
 export async function runOperator(options: RunOptions): Promise<number> {
+  const { config, logger } = options;
+  try {
+    return await runStarted(options);
+  } catch (error) {
+    const failure = error instanceof StartupError ? error : permissionFailure(error);
+    if (!failure) throw error;
+    logger.error("cannot start", { error: failure.message, fix: failure.fix, command: config.command });
+    return STARTUP_EXIT_CODE;
+  }
+}
+
+async function runStarted(options: RunOptions): Promise<number> {
   const { logger, signal } = options;
   // The computed gauges read the operator, which is created below with observers that use `metrics`.
   const started: { operator?: Operator } = {};
@@ -59,21 +88,49 @@ export async function runOperator(options: RunOptions): Promise<number> {
     namespaces: () => namespacesByState(started.operator),
     quayReachable: () => quayReachability(started.operator),
   });
-  const connection = await loadKubeConnection({
-    kubeconfig: options.config.kubeconfig,
-    context: options.config.context,
-  });
+  configureProxy(options.config.proxy);
+  let connection;
+  try {
+    connection = await loadKubeConnection({
+      kubeconfig: options.config.kubeconfig,
+      context: options.config.context,
+    });
+  } catch (error) {
+    throw kubeconfigFailure(error, options.config.kubeconfig);
+  }
   const config = withNamespace(options.config, connection);
+  const opsWhere = {
+    host: config.opsHost,
+    port: config.opsPort,
+    portFlag: "--ops-port",
+    hostFlag: "--ops-host",
+    what: "ops server",
+  };
+  const webhookWhere = {
+    host: config.webhookHost,
+    port: config.webhookPort,
+    portFlag: "--webhook-port",
+    hostFlag: "--webhook-host",
+    what: "admission webhook",
+  };
+  // Everything the webhook needs from the machine is checked before the caches sync, so a busy port
+  // or a missing certificate ends the process within a second, not after the first list.
+  if (config.webhookMode !== "off") probeListen(webhookWhere);
+  if (config.webhookMode === "files") {
+    await readCertificateDirectory(config.webhookCertDir).catch((error) => {
+      throw certDirFailure(error, config.webhookCertDir);
+    });
+  }
   const kube = new KubeClient(connection, {
     userAgent: `quay-bridge/${VERSION}`,
     onCall: ({ verb, resource, status }) =>
       metrics.kubeRequests.inc({ verb, resource, code: String(status) }),
   });
-  const missing = await missingNamespace(kube, config.namespace);
-  if (missing) {
-    logger.error(missing, { namespace: config.namespace });
+  try {
+    await requireNamespace(kube, config.namespace);
+  } catch (error) {
     kube.close();
-    return 2;
+    throw error;
   }
   const operator = new Operator({
     kube,
@@ -103,7 +160,6 @@ export async function runOperator(options: RunOptions): Promise<number> {
   });
   started.operator = operator;
 
-  let leading = false;
   let webhook: WebhookHandle | undefined;
   let elector: LeaderElector | undefined;
   // Every shutdown step is bounded by one deadline, set when shutdown starts.
@@ -113,55 +169,70 @@ export async function runOperator(options: RunOptions): Promise<number> {
     if (deadline === Infinity) deadline = performance.now() + SHUTDOWN_BUDGET_MS;
   };
   signal.addEventListener("abort", startShutdown, { once: true });
-  // The ops server outlives the operator's own shutdown so /healthz can report it.
+  // The ops server outlives the operator's own shutdown so /healthz can report it; it listens on
+  // loopback behind the guard, which holds the public port.
   const opsStop = new AbortController();
-  const ops = config.opsPort > 0
-    ? Deno.serve(
-      {
-        // Behind a connection guard, like the webhook: Deno.serve has no read timeouts.
-        port: 0,
-        hostname: "127.0.0.1",
-        signal: AbortSignal.any([signal, opsStop.signal]),
-        onListen: () => {},
-      },
-      createOpsApp(metrics, {
-        healthy: () => elector?.health() ?? { ok: true },
-        ready: () => {
-          if (!operator.cachesReady) return { ok: false, reason: "caches not synced" };
-          if (webhook && !webhook.serving()) return { ok: false, reason: "webhook not serving" };
-          return { ok: true };
+  let ops: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let opsGuard: ReturnType<typeof guardConnections> | undefined;
+  try {
+    ops = config.opsPort > 0
+      ? Deno.serve(
+        {
+          port: 0,
+          hostname: "127.0.0.1",
+          signal: AbortSignal.any([signal, opsStop.signal]),
+          onListen: () => {},
         },
-      }).fetch,
-    )
-    : undefined;
-  const opsGuard = ops
-    ? guardConnections({
-      hostname: config.opsHost,
-      port: config.opsPort,
-      targetPort: () => ops.addr.port,
-      requestTimeoutMs: 10_000,
-      onClose: (reason) => logger.debug("ops connection closed by the guard", { reason }),
-    })
-    : undefined;
-  if (opsGuard) logger.info("ops server listening", { port: opsGuard.addr.port });
+        createOpsApp(metrics, {
+          healthy: () => elector?.health() ?? { ok: true },
+          ready: () => {
+            if (!operator.cachesReady) return { ok: false, reason: "caches not synced" };
+            if (webhook && !webhook.serving()) return { ok: false, reason: "webhook not serving" };
+            return { ok: true };
+          },
+        }).fetch,
+      )
+      : undefined;
+    const inner = ops;
+    opsGuard = inner
+      ? guardConnections({
+        hostname: config.opsHost,
+        port: config.opsPort,
+        targetPort: () => inner.addr.port,
+        requestTimeoutMs: 10_000,
+        onClose: (reason) => logger.debug("ops connection closed by the guard", { reason }),
+      })
+      : undefined;
+    if (opsGuard) logger.info("ops server listening", { port: opsGuard.addr.port });
+  } catch (error) {
+    opsStop.abort();
+    kube.close();
+    throw listenFailure(error, opsWhere);
+  }
 
   try {
     logger.info("starting", { version: VERSION, namespace: config.namespace, identity: config.podName });
     await operator.start();
     if (config.webhookMode !== "off") {
-      webhook = await startWebhook({
-        config,
-        kube,
-        operator,
-        logger,
-        metrics,
-        signal,
-        isLeader: () => leading,
-      });
+      try {
+        webhook = await startWebhook({
+          config,
+          kube,
+          operator,
+          logger,
+          metrics,
+          signal,
+        });
+      } catch (error) {
+        throw error instanceof CertificateError && config.webhookMode === "files"
+          ? certDirFailure(error, config.webhookCertDir)
+          : isListenError(error)
+          ? listenFailure(error, webhookWhere)
+          : error;
+      }
     }
     options.onStarted?.({ operator, metrics, webhook });
     if (!config.leaderElect) {
-      leading = true;
       metrics.isLeader.set({}, 1);
       operator.lead();
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
@@ -179,7 +250,6 @@ export async function runOperator(options: RunOptions): Promise<number> {
     });
     metrics.isLeader.set({}, 0);
     if (!await elector.acquire(signal)) return 0;
-    leading = true;
     metrics.isLeader.set({}, 1);
     operator.lead();
     // Shutdown stops the queues first, then the Lease is released (hold() releases on abort).
@@ -194,7 +264,6 @@ export async function runOperator(options: RunOptions): Promise<number> {
       stopping.abort();
     }, { once: true });
     const result = await elector.hold(stopping.signal);
-    leading = false;
     metrics.isLeader.set({}, 0);
     if (result === "lost") {
       logger.error("exiting after losing leadership", {});
@@ -202,6 +271,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
     }
     return 0;
   } catch (error) {
+    if (error instanceof StartupError) throw error;
     logger.error("operator failed", { error: messageOf(error) });
     return 1;
   } finally {
@@ -215,6 +285,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
         budgetMs: SHUTDOWN_BUDGET_MS,
       });
     }
+    // After a start-up failure the signal never aborts: the ops server is shut down here.
     opsStop.abort();
     if (ops) await settlesWithin(ops.finished, left());
     if (opsGuard) await settlesWithin(opsGuard.close(Math.max(0, left() - 50)), left());
@@ -233,18 +304,28 @@ function withNamespace(config: Config, connection: KubeConnection): Config {
 }
 
 /**
- * Why the operator cannot run in `namespace`, when the API server says it does not exist (its
- * Lease and webhook Secret live there; without it the operator would only log failed Lease
- * updates). Other failures are left to the retrying code paths.
+ * Stops at once when the API server says the operator's namespace does not exist (its Lease and
+ * webhook Secret live there; without it the operator would only log failed Lease updates). Other
+ * failures are left to the retrying code paths.
  */
-async function missingNamespace(kube: KubeClient, namespace: string): Promise<string | undefined> {
+async function requireNamespace(kube: KubeClient, namespace: string): Promise<void> {
+  let found: unknown;
   try {
-    if (await kube.get(NAMESPACES, namespace)) return undefined;
+    found = await kube.get(NAMESPACES, namespace);
   } catch {
-    return undefined;
+    return;
   }
-  return `namespace "${namespace}" not found: the operator keeps its Lease and webhook Secret there. ` +
-    `Create it, or name another with --namespace (or a namespace in the kubeconfig context)`;
+  if (found) return;
+  throw new StartupError(
+    `namespace "${namespace}" not found: the operator keeps its Lease and webhook Secret there`,
+    `create it, or name another with --namespace (or a namespace in the kubeconfig context)`,
+  );
+}
+
+/** A failure of `Deno.serve`/`Deno.listen` itself (as opposed to a certificate or API problem). */
+function isListenError(error: unknown): boolean {
+  return error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.PermissionDenied ||
+    error instanceof Deno.errors.AddrNotAvailable || error instanceof Deno.errors.NotCapable;
 }
 
 function namespacesByState(operator: Operator | undefined): [Labels, number][] {

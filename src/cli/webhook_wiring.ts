@@ -4,10 +4,10 @@
  * caches (`operator_port.ts`), admissions feed the metrics, and the serving certificate comes from
  * a mounted directory (`files`, hot reload) or is self-managed (`self_managed.ts`: a CA and serving
  * certificate in a Secret, the caBundle kept in the MutatingWebhookConfiguration, renewal before
- * expiry through a seamless `rotate`).
+ * expiry through a seamless `rotate`). The certificate checks run as a controller that follows the
+ * operator's leadership (`CertificateController`).
  */
 import type { Config } from "../config.ts";
-import { messageOf } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
 import type { Operator } from "../operator.ts";
@@ -15,6 +15,7 @@ import type { Metrics } from "../ops/metrics.ts";
 import { createWebhookApp } from "../webhook/app.ts";
 import { serveWebhookFromDirectory } from "../webhook/cert_dir.ts";
 import { operatorAdmissionPort } from "../webhook/operator_port.ts";
+import { CertificateController } from "../webhook/certificate_controller.ts";
 import { SelfManagedCertificates, servingNames } from "../webhook/self_managed.ts";
 import { serveWebhook, type WebhookServer } from "../webhook/server.ts";
 
@@ -36,12 +37,10 @@ export interface StartWebhookOptions {
   logger: Logger;
   metrics: Metrics;
   signal: AbortSignal;
-  isLeader: () => boolean;
   /** Self-managed tuning (tests). */
   selfManaged?: {
     servingValidityMs?: number;
     checkIntervalMs?: number;
-    leaderPollMs?: number;
     /** Overrides the in-cluster detection. */
     outsideCluster?: boolean;
   };
@@ -54,18 +53,19 @@ function loopbackUrl(host: string, port: number, path: string): string {
 
 /** Starts the webhook per `config.webhookMode`. */
 export async function startWebhook(options: StartWebhookOptions): Promise<WebhookHandle | undefined> {
-  const { config, operator, metrics, isLeader } = options;
+  const { config, operator, metrics } = options;
   const logger = options.logger.with({ component: "webhook" });
   if (config.webhookMode === "off") return undefined;
   const app = createWebhookApp({
-    admissionPort: operatorAdmissionPort({ operator, isLeader }),
+    admissionPort: operatorAdmissionPort({
+      caches: operator.caches,
+      settings: operator.settings,
+      requestReconcile: (namespace) => operator.namespaceController.enqueue(namespace),
+    }),
     path: config.webhookPath,
     logger,
     provisionBudgetMs: config.admissionBudgetMs,
-    onAdmission: (outcome, durationMs) => {
-      metrics.admissions.inc({ result: outcome });
-      metrics.admissionLatency.observe({ result: outcome }, durationMs / 1000);
-    },
+    onAdmission: (outcome, durationMs) => metrics.observeAdmission(outcome, durationMs / 1000),
   });
   const handler = app.fetch;
   // A request must be answered within the admission budget plus time to send it (guard.ts).
@@ -94,10 +94,9 @@ export async function startWebhook(options: StartWebhookOptions): Promise<Webhoo
       outsideCluster: outside,
       url: config.webhookUrl,
     }),
-    isLeader,
+    isLeader: () => operator.leading,
     servingValidityMs: tuning.servingValidityMs,
     checkIntervalMs: tuning.checkIntervalMs,
-    leaderPollMs: tuning.leaderPollMs,
   });
   const initial = await certificates.initial();
   const server = serveWebhook({
@@ -113,15 +112,14 @@ export async function startWebhook(options: StartWebhookOptions): Promise<Webhoo
     mode: "self-managed",
     url: outside ? url : undefined,
   });
-  const stop = new AbortController();
-  const loop = certificates.run(
-    (cert, key) => server.rotate(cert, key),
-    AbortSignal.any([options.signal, stop.signal]),
-  ).catch((error) => logger.error("webhook certificate loop ended", { error: messageOf(error) }));
-  return handleFor(server, certificates, async () => {
-    stop.abort();
-    await loop;
+  certificates.serveWith((cert, key) => server.rotate(cert, key));
+  const checks = new CertificateController(certificates, {
+    logger,
+    observer: operator.queueObserver("webhook-certificate"),
   });
+  checks.start();
+  operator.follow(checks);
+  return handleFor(server, certificates, () => checks.shutdown(1_000));
 }
 
 function handleFor(

@@ -5,16 +5,17 @@
  * tag, reference policy Source, insecure and scheduled from the QuayIntegration), then mark the
  * Build imported. Only completed, not yet imported Builds ever reach this reconcile (the cache
  * keeps rewritten Builds only), so a Failed or running Build imports nothing and a marked one is
- * never imported again — the upstream controller imported on every Build event (defect D6).
+ * never imported again (the predecessor imported on every Build event, so a Failed Build's stale
+ * image could overwrite the tag).
  */
-import { KubeApiError } from "../errors.ts";
+import { TransientError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Reflector } from "../kube/reflector.ts";
-import { BUILDS, IMAGE_STREAM_IMPORTS, IMAGE_STREAMS, type KubeObject } from "../kube/resources.ts";
+import { BUILDS, IMAGE_STREAM_IMPORTS, type KubeObject } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
 import { annotationKey, IMPORTED_ANNOTATION } from "../names.ts";
 import type { EventSink, EventTarget } from "./events.ts";
-import type { IntegrationRegistry } from "./integrations.ts";
+import type { IntegrationRegistry } from "./integration_registry.ts";
 import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";
 import type { BuildView, ImageStreamView, NamespaceView } from "./views.ts";
 
@@ -69,60 +70,42 @@ export async function reconcileBuild(ctx: BuildContext, key: string): Promise<Ac
   const resolution = namespace ? ctx.integrations.resolve(namespace) : { kind: "unmanaged" as const };
   const integration = resolution.kind === "managed" ? resolution.integration : undefined;
 
-  let resourceVersion: string | undefined = ctx.imageStreams.get(isKey)?.resourceVersion;
-  for (let attempt = 1;; attempt++) {
-    if (resourceVersion === undefined) {
-      ctx.events.emit(
-        target,
-        "Warning",
-        "ImageStreamNotFound",
-        `ImageStream ${isKey} not found; import retried`,
-      );
-      return requeueAfter(60_000);
-    }
-    try {
-      const result = await ctx.kube.create(IMAGE_STREAM_IMPORTS, {
-        apiVersion: "image.openshift.io/v1",
-        kind: "ImageStreamImport",
-        metadata: { name: destination.imageStream, namespace: destination.namespace, resourceVersion },
-        spec: {
-          import: true,
-          images: [{
-            from: { kind: "DockerImage", name: build.outputName },
-            to: { name: destination.tag },
-            importPolicy: {
-              insecure: integration?.insecureRegistry ?? false,
-              scheduled: integration?.scheduledImageStreamImport ?? false,
-            },
-            referencePolicy: { type: "Source" },
-          }],
+  const resourceVersion = ctx.imageStreams.get(isKey)?.resourceVersion;
+  if (resourceVersion === undefined) {
+    ctx.events.emit(
+      target,
+      "Warning",
+      "ImageStreamNotFound",
+      `ImageStream ${isKey} not found; import retried`,
+    );
+    return requeueAfter(60_000);
+  }
+  // Guarded by the cached resourceVersion: if the ImageStream changed since, the API answers 409 (a
+  // conflict), the pass ends and the queue runs it again promptly on the fresher cache.
+  const result = await ctx.kube.create(IMAGE_STREAM_IMPORTS, {
+    apiVersion: "image.openshift.io/v1",
+    kind: "ImageStreamImport",
+    metadata: { name: destination.imageStream, namespace: destination.namespace, resourceVersion },
+    spec: {
+      import: true,
+      images: [{
+        from: { kind: "DockerImage", name: build.outputName },
+        to: { name: destination.tag },
+        importPolicy: {
+          insecure: integration?.insecureRegistry ?? false,
+          scheduled: integration?.scheduledImageStreamImport ?? false,
         },
-      });
-      const failure = importFailure(result);
-      if (failure) {
-        ctx.events.emit(
-          target,
-          "Warning",
-          "ImportFailed",
-          `Importing ${build.outputName} failed: ${failure}`,
-        );
-        throw new KubeApiError(`Import of ${build.outputName} into ${isKey} failed: ${failure}`, {
-          status: 503,
-          statusReason: "ImportFailed",
-        });
-      }
-      break;
-    } catch (error) {
-      // The ImageStream changed since it was cached: fetch it fresh and try again.
-      if (error instanceof KubeApiError && error.status === 409 && attempt < 4) {
-        const fresh = await ctx.kube.get(IMAGE_STREAMS, destination.imageStream, {
-          namespace: destination.namespace,
-        });
-        resourceVersion = fresh?.metadata.resourceVersion;
-        continue;
-      }
-      throw error;
-    }
+        referencePolicy: { type: "Source" },
+      }],
+    },
+  });
+  const failure = importFailure(result);
+  if (failure) {
+    ctx.events.emit(target, "Warning", "ImportFailed", `Importing ${build.outputName} failed: ${failure}`);
+    // The image may not be readable yet (registry replication, a slow push): retried with backoff.
+    throw new TransientError(`Import of ${build.outputName} into ${isKey} failed: ${failure}`, {
+      reason: "ImportFailed",
+    });
   }
   await ctx.kube.patch(BUILDS, build.name, {
     metadata: { annotations: { [annotationKey(IMPORTED_ANNOTATION)]: "true" } },

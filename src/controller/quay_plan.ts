@@ -6,7 +6,7 @@
  * apply to repositories created after them, so repositories that already existed get an explicit
  * permission whenever a prototype had to be (re)created.
  */
-import type { QuayRole } from "../integration.ts";
+import type { QuayRole } from "../integration_spec.ts";
 import { REPOSITORY_MARKER } from "../names.ts";
 
 /** One robot the namespace needs. */
@@ -61,7 +61,9 @@ export type QuayChange =
   | { readonly kind: "updatePrototype"; readonly robot: DesiredRobot; readonly id: string }
   | { readonly kind: "grantRepository"; readonly repository: string; readonly robot: DesiredRobot }
   | { readonly kind: "createRepository"; readonly repository: string }
-  | { readonly kind: "deleteRepository"; readonly repository: string };
+  | { readonly kind: "deleteRepository"; readonly repository: string }
+  /** Only in a deleting namespace's plan, never from {@linkcode planQuay}. */
+  | { readonly kind: "deleteOrganization"; readonly organization: string };
 
 /** The description written on repositories created for an ImageStream. */
 export function repositoryDescription(namespace: string, imageStream: string): string {

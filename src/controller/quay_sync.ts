@@ -1,19 +1,21 @@
 /**
  * @module
- * Reads an organization's state from Quay into a {@linkcode KnownOrganization} and applies a
- * {@linkcode planQuay} plan through the Quay client, updating the mirror after every call that
- * succeeded so a failure half-way leaves an accurate mirror behind.
+ * Reads an organization's state from Quay into a {@linkcode KnownOrganization}, and applies the Quay
+ * changes of a namespace plan through the {@linkcode QuayPort}, updating the mirror after every call
+ * that succeeded so a failure half-way leaves an accurate mirror behind. Applying never decides
+ * again: a call whose answer contradicts the plan (the organization was created meanwhile by someone
+ * else) ends the pass with a {@linkcode ConflictError} and marks the mirror stale, so the next pass
+ * plans from a fresh read.
  *
  * Call budget (the tests count them): a new namespace with R ImageStreams costs 1 (get org) + 1
  * (create org) + robots + prototypes + R; a re-read of an existing organization costs 3 lists
  * (robots with tokens, prototypes, repositories); an ImageStream whose repository is known costs 0.
  */
-import type { QuayClient } from "../quay/client.ts";
+import { ConflictError } from "../errors.ts";
 import { organizationEmail } from "../names.ts";
+import type { QuayPort } from "./namespace_ports.ts";
 import {
-  type DesiredOrganization,
   type KnownOrganization,
-  planQuay,
   type QuayChange,
   repositoryDescription,
   unknownOrganization,
@@ -25,7 +27,7 @@ import {
  * "the organization was deleted behind our back".
  */
 export async function observeOrganization(
-  client: QuayClient,
+  client: Pick<QuayPort, "getOrganization" | "listRobots" | "listPrototypes" | "listRepositories">,
   organization: string,
   previous: KnownOrganization | undefined,
   now: number,
@@ -60,104 +62,100 @@ export async function observeOrganization(
   return known;
 }
 
-/** Options for {@linkcode syncOrganization}. */
-export interface SyncOrganizationOptions {
-  /** The Kubernetes namespace, for repository descriptions. */
-  namespace: string;
-  /** ImageStream name by repository name, for descriptions. */
-  imageStreams?: ReadonlyMap<string, string>;
-  /** Called after each change was made (Events, logs). */
-  onChange?: (change: QuayChange) => void;
+/** Options for {@linkcode applyQuayChanges}. */
+export interface ApplyQuayOptions {
+  readonly organization: string;
+  /** The Kubernetes namespace, for repository and robot descriptions. */
+  readonly namespace: string;
+  /** Called after each change that changed something (Events, logs). */
+  readonly onChange?: (change: QuayChange) => void;
 }
 
-/** Plans and applies the changes `desired` needs, mutating `known`. Returns what was changed. */
-export async function syncOrganization(
-  client: QuayClient,
-  desired: DesiredOrganization,
+/** The order of the steps; calls within a step run concurrently (the client caps concurrency). */
+const STEPS: readonly (readonly QuayChange["kind"][])[] = [
+  ["createOrganization"],
+  ["createRobot"],
+  ["createPrototype", "updatePrototype"],
+  ["grantRepository"],
+  ["createRepository", "deleteRepository"],
+  ["deleteOrganization"],
+];
+
+/** Applies `changes` (a plan's, in order) through `client`, keeping `known` in step. */
+export async function applyQuayChanges(
+  client: QuayPort,
+  changes: readonly QuayChange[],
   known: KnownOrganization,
-  options: SyncOrganizationOptions,
-): Promise<QuayChange[]> {
-  const changes = planQuay(desired, known);
-  const org = desired.organization;
-  const done: QuayChange[] = [];
-  const record = (change: QuayChange) => {
-    done.push(change);
-    options.onChange?.(change);
-  };
-  // Steps run in order; calls within a step run concurrently (the client caps concurrency).
-  const steps: QuayChange["kind"][][] = [
-    ["createOrganization"],
-    ["createRobot"],
-    ["createPrototype", "updatePrototype"],
-    ["grantRepository"],
-    ["createRepository", "deleteRepository"],
-  ];
-  for (const kinds of steps) {
+  options: ApplyQuayOptions,
+): Promise<void> {
+  for (const kinds of STEPS) {
     const batch = changes.filter((c) => kinds.includes(c.kind));
     const results = await Promise.allSettled(batch.map(async (change) => {
-      await apply(client, org, change, known, options);
-      record(change);
+      if (await apply(client, change, known, options)) options.onChange?.(change);
     }));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
   }
-  return done;
 }
 
+/** One change; false when Quay already was as wanted (nothing to report). */
 async function apply(
-  client: QuayClient,
-  org: string,
+  client: QuayPort,
   change: QuayChange,
   known: KnownOrganization,
-  options: SyncOrganizationOptions,
-): Promise<void> {
+  options: ApplyQuayOptions,
+): Promise<boolean> {
+  const org = options.organization;
   switch (change.kind) {
     case "createOrganization": {
-      const result = await client.createOrganization(org, organizationEmail(org));
-      if (result === "exists") {
-        // Created meanwhile (another replica, an admin): read what is there instead.
-        const fresh = await observeOrganization(client, org, undefined, Date.now());
-        Object.assign(known, { exists: fresh.exists, observedAt: fresh.observedAt });
-        for (const [k, v] of fresh.robots) known.robots.set(k, v);
-        for (const [k, v] of fresh.prototypes) known.prototypes.set(k, v);
-        for (const [k, v] of fresh.repositories) known.repositories.set(k, v);
+      if (await client.createOrganization(org, organizationEmail(org)) === "exists") {
+        // Someone else (another replica, an admin) created it since it was read: what it holds is not
+        // what this plan was made from. Read it afresh next pass.
+        Object.assign(known, { exists: true, observedAt: 0 });
+        throw new ConflictError(`Quay organization ${org} was created meanwhile by someone else`, {
+          reason: "OrganizationCreatedMeanwhile",
+        });
       }
       known.exists = true;
-      return;
+      return true;
     }
     case "createRobot": {
-      if (known.robots.has(change.robot.shortName)) return;
       const robot = await client.createRobot(
         org,
         change.robot.shortName,
         `Robot of service account ${change.robot.shortName} in ${options.namespace} (quay-bridge)`,
       );
       known.robots.set(change.robot.shortName, robot.token);
-      return;
+      return true;
     }
     case "createPrototype": {
       const prototype = await client.createPrototype(org, change.robot.fullName, change.robot.role);
       known.prototypes.set(change.robot.fullName, { id: prototype.id, role: change.robot.role });
-      return;
+      return true;
     }
     case "updatePrototype":
       await client.updatePrototype(org, change.id, change.robot.role);
       known.prototypes.set(change.robot.fullName, { id: change.id, role: change.robot.role });
-      return;
+      return true;
     case "grantRepository":
       await client.setRepositoryPermission(org, change.repository, change.robot.fullName, change.robot.role);
-      return;
+      return true;
     case "createRepository": {
-      const imageStream = options.imageStreams?.get(change.repository) ?? change.repository;
-      const description = repositoryDescription(options.namespace, imageStream);
+      const description = repositoryDescription(options.namespace, change.repository);
       const result = await client.createRepository(org, change.repository, description);
       // A repository someone else created is not ours to delete later: remember no marker for it.
       known.repositories.set(change.repository, result === "created" ? description : "");
-      return;
+      return result === "created";
     }
-    case "deleteRepository":
-      await client.deleteRepository(org, change.repository);
+    case "deleteRepository": {
+      const deleted = await client.deleteRepository(org, change.repository);
       known.repositories.delete(change.repository);
-      return;
+      return deleted;
+    }
+    case "deleteOrganization": {
+      const deleted = await client.deleteOrganization(org);
+      Object.assign(known, { ...unknownOrganization(), observedAt: 0 });
+      return deleted;
+    }
   }
 }

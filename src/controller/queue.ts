@@ -12,7 +12,7 @@
  * of namespaces does not keep a new project waiting behind all of them. A key asked for in both
  * lanes is served in the first.
  */
-import { backoffDelay, messageOf, reasonOf, retryClassOf } from "../errors.ts";
+import { backoffDelay, messageOf, reasonOf, retryAfterMsOf, retryClassOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
 /** Which lane a key waits in: `change` is served before `background`. */
@@ -218,6 +218,8 @@ export class WorkQueue {
           baseMs: this.#options.backoffBaseMs ?? 500,
           maxMs: this.#options.backoffMaxMs ?? 300_000,
         });
+        // Never sooner than the server asked (Retry-After, a name Quay frees later).
+        delay = Math.max(delay, retryAfterMsOf(error));
       } else {
         delay = this.#options.terminalRequeueMs ?? 600_000;
       }

@@ -4,10 +4,11 @@
  * connection set. `@kubernetes/client-node` loads the configuration (kubeconfig files, in-cluster
  * service-account files, exec and token-file authentication); requests go through fetch because
  * client-node 1.x opens a new TLS connection per request and has no watch timeout
- * (`reference/deno-stack.md` §2.2). Errors are {@linkcode KubeApiError}s carrying the Status reason.
+ * (docs/runtime.md). Errors are {@linkcode KubeApiError}s carrying the Status reason.
  */
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubeApiError } from "../errors.ts";
+import { createDenoHttpClient } from "../http/transport.ts";
 import { type KubeList, type KubeObject, resourcePath, type ResourceType } from "./resources.ts";
 
 /** A patch body and how to apply it. */
@@ -171,7 +172,11 @@ export class KubeClient {
     const tls = connection.clientCertPem && connection.clientKeyPem
       ? { cert: connection.clientCertPem, key: connection.clientKeyPem }
       : {};
-    this.#http = Deno.createHttpClient({ caCerts: connection.caPem ? [connection.caPem] : [], ...tls });
+    // Through the process's proxy unless NO_PROXY matches the API server (client-node ignores both).
+    this.#http = createDenoHttpClient(connection.server, {
+      caCerts: connection.caPem ? [connection.caPem] : [],
+      ...tls,
+    }).client;
   }
 
   /** Closes pooled connections. */

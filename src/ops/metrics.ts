@@ -3,7 +3,7 @@
  * Prometheus metrics in the text exposition format (0.0.4): counters, gauges and histograms with
  * labels, and the process metrics that need no extra permission. Hand-written (about a hundred
  * lines) rather than prom-client, which under Deno needs `--allow-all` for its process metrics and
- * costs 35 ms of import time (`reference/deno-stack.md` §6).
+ * costs 35 ms of import time (docs/runtime.md).
  */
 
 export type Labels = Readonly<Record<string, string>>;
@@ -125,10 +125,13 @@ export class Metrics {
     "quay_bridge_kube_requests_total",
     "Kubernetes API requests by verb and code.",
   );
-  readonly admissions = new Counter("quay_bridge_webhook_admissions_total", "Admission reviews by outcome.");
+  readonly admissions = new Counter(
+    "quay_bridge_webhook_admissions_total",
+    "Admission reviews by outcome (mutated, allowed, denied, invalid, error).",
+  );
   readonly admissionLatency = new Histogram(
     "quay_bridge_webhook_admission_duration_seconds",
-    "Admission review latency.",
+    "Admission review latency by outcome.",
     LATENCY_BUCKETS,
   );
   readonly isLeader = new Gauge("quay_bridge_leader", "1 while this replica leads.");
@@ -151,6 +154,16 @@ export class Metrics {
       "Namespaces by sync state.",
       collectors.namespaces,
     );
+  }
+
+  /**
+   * Counts one admission review. The label is `outcome`, the field name of the webhook's log line
+   * (`msg: "admission"`), which the alert QuayBridgeWebhookFailures, the dashboard and
+   * docs/operations.md use; naming it here keeps callers from choosing another.
+   */
+  observeAdmission(outcome: string, seconds: number): void {
+    this.admissions.inc({ outcome });
+    this.admissionLatency.observe({ outcome }, seconds);
   }
 
   /** The text exposition. */

@@ -8,7 +8,7 @@
  * appears in errors or logs.
  */
 import { backoffDelay, QuayApiError } from "../errors.ts";
-import type { QuayRole } from "../integration.ts";
+import type { QuayRole } from "../integration_spec.ts";
 import {
   createFetchTransport,
   createInsecureTransport,
@@ -396,7 +396,9 @@ export class QuayClient {
     } catch (error) {
       if (!(error instanceof TransportError)) throw error;
       const reason = error.timedOut && !this.#options.signal?.aborted
-        ? `No answer within ${this.#options.timeoutMs ?? 10_000} ms`
+        ? `No answer within ${this.#options.timeoutMs ?? 10_000} ms${
+          error.proxy ? ` through the proxy ${error.proxy}` : ""
+        }`
         : error.message;
       const err = this.#error(0, spec.route, reason);
       return err;

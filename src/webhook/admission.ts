@@ -146,7 +146,7 @@ function isTarget(value: unknown): value is NamespaceTarget {
   const target = value as Record<string, unknown>;
   switch (target.state) {
     case "unmanaged":
-      return true;
+      return target.warning === undefined || typeof target.warning === "string";
     case "pending":
       return typeof target.reason === "string";
     case "ready":
@@ -170,11 +170,20 @@ function crossNamespaceWarning(build: BuildFacts, outputNamespace: string): stri
     `left unchanged (integrated registry).`;
 }
 
+/** Left alone; when an invalid QuayIntegration would select the namespace, the client is told why. */
+function unmanaged(build: BuildFacts, target: { readonly warning?: string | undefined }): AdmissionVerdict {
+  if (target.warning === undefined) return allow("UnmanagedNamespace", build.namespace, build.name);
+  return {
+    ...allow("IntegrationInvalid", build.namespace, build.name),
+    answer: { allowed: true, warnings: [target.warning] },
+  };
+}
+
 function fromTarget(build: BuildFacts, target: unknown, afterProvisioning: boolean): AdmissionVerdict {
   if (!isTarget(target)) return internalError(build, "the operator returned a malformed namespace target");
   switch (target.state) {
     case "unmanaged":
-      return allow("UnmanagedNamespace", build.namespace, build.name);
+      return unmanaged(build, target);
     case "ready":
       return {
         outcome: "mutated",
@@ -227,7 +236,7 @@ export function decideAdmission(
     return internalError(build, messageOf(error));
   }
   if (!isTarget(target)) return internalError(build, "the operator returned a malformed namespace target");
-  if (target.state === "unmanaged") return allow("UnmanagedNamespace", build.namespace, build.name);
+  if (target.state === "unmanaged") return unmanaged(build, target);
   if (build.outputNamespace !== undefined && build.outputNamespace !== build.namespace) {
     return {
       ...allow("CrossNamespaceOutput", build.namespace, build.name),

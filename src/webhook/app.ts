@@ -3,7 +3,7 @@
  * The admission webhook's HTTP face: a Hono app serving `POST /admissionwebhook` (path
  * configurable). Bodies are read with a size cap, decisions come from `admission.ts`, and every
  * response body is a single-chunk `ReadableStream`: `Deno.serve` over TLS with HTTP/1.1 (how
- * kube-apiserver calls webhooks) stalls ~44 ms on string bodies (deno-stack.md §3.1).
+ * kube-apiserver calls webhooks) stalls ~44 ms on string bodies (docs/runtime.md).
  */
 import { Hono } from "hono";
 import { messageOf } from "../errors.ts";

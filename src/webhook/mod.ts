@@ -13,7 +13,7 @@
  * await server.close();
  * ```
  *
- * Decisions beyond the upstream contract (upstream-qbo.md §4.6, D8–D10, D20):
+ * Decisions beyond the predecessor's contract (docs/predecessor.md):
  * - Only CREATE is mutated: a Build's spec is immutable after create, so UPDATEs pass unchanged.
  * - An output ImageStreamTag in another namespace is allowed unchanged with an AdmissionReview
  *   warning (v1 answers only; v1beta1 answers carry none): the build namespace's robot cannot push

@@ -7,10 +7,21 @@
  * apiserver's webhook timeout.
  */
 
-/** Where Builds of a namespace push, as far as the operator knows right now. */
+/**
+ * Where Builds of a namespace push, as far as the operator knows right now. `outcome` is the reason
+ * of the namespace's outcome it was read from (`Synced`, `IntegrationInvalid`, …): the same the
+ * namespace reconcile records and `quay-bridge plan` prints.
+ */
 export type NamespaceTarget =
-  /** No QuayIntegration selects the namespace: its Builds are left alone. */
-  | { readonly state: "unmanaged" }
+  /**
+   * No valid QuayIntegration selects the namespace: its Builds are left alone. `warning` (an invalid
+   * QuayIntegration would select it) is returned to the client as an admission warning.
+   */
+  | {
+    readonly state: "unmanaged";
+    readonly warning?: string | undefined;
+    readonly outcome?: string | undefined;
+  }
   /** Selected and provisioned: Builds are rewritten to push to Quay. */
   | {
     readonly state: "ready";
@@ -20,9 +31,10 @@ export type NamespaceTarget =
     readonly organization: string;
     /** The builder robot's dockerconfigjson Secret in the namespace, `builder-quay-<clusterid>`. */
     readonly pushSecretName: string;
+    readonly outcome?: string | undefined;
   }
   /** Selected, but the organization, robot or Secret is not there yet. */
-  | { readonly state: "pending"; readonly reason: string };
+  | { readonly state: "pending"; readonly reason: string; readonly outcome?: string | undefined };
 
 /** What the webhook needs from the operator. */
 export interface AdmissionPort {

@@ -10,7 +10,8 @@
  * holds and follows it when it changes. Before any Secret exists a replica serves a certificate of
  * its own in memory, which the leader stores if the Secret is still absent (409: another replica
  * won; its pair is adopted). Outside a cluster (a URL to call instead of a Service) the leader also
- * creates and maintains the MutatingWebhookConfiguration itself.
+ * creates and maintains the MutatingWebhookConfiguration itself (`webhook_configuration.ts`). The
+ * checks run as a controller (`certificate_controller.ts`).
  */
 import {
   certificateValidity,
@@ -18,12 +19,11 @@ import {
   issueServingCertificate,
   type KeyPair,
 } from "../certs/pki.ts";
-import { KubeApiError, messageOf } from "../errors.ts";
+import { ConflictError, KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { type KubeObject, MUTATING_WEBHOOKS, SECRETS } from "../kube/resources.ts";
+import { type KubeObject, SECRETS } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
-import { FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL } from "../names.ts";
-import { sleepUnlessAborted } from "../sleep.ts";
+import { ensureWebhookConfiguration } from "./webhook_configuration.ts";
 
 /** A CA and the serving certificate it signed. */
 export interface CertificateMaterial {
@@ -39,8 +39,6 @@ export interface ServingNames {
 
 /** Annotation on the Secret listing the serving certificate's names (a change re-issues it). */
 export const SERVING_NAMES_ANNOTATION = "quay-bridge.quay.redhat.com/serving-names";
-/** Name of the webhook in a configuration the operator creates (the upstream operator's). */
-export const WEBHOOK_NAME = "quayintegration.quay.redhat.com";
 
 const DAY_MS = 86_400_000;
 
@@ -94,8 +92,6 @@ export interface SelfManagedOptions {
   caValidityMs?: number;
   /** How often the Secret and the configuration are checked. @default 60_000 */
   checkIntervalMs?: number;
-  /** How often leadership is looked at (becoming leader triggers a check). @default 1_000 */
-  leaderPollMs?: number;
   now?: () => number;
 }
 
@@ -190,33 +186,23 @@ export class SelfManagedCertificates {
     return this.#current;
   }
 
-  /** Runs the maintenance loop until `signal` aborts; `apply` serves a new pair. */
-  async run(apply: ApplyCertificate, signal: AbortSignal): Promise<void> {
+  /** Serves new pairs through `apply` from now on (the webhook server's `rotate`). */
+  serveWith(apply: ApplyCertificate): void {
     this.#apply = apply;
+  }
+
+  /**
+   * How long until the next check: the check interval once serving the Secret's pair, sooner while
+   * serving a pair of its own (the API server trusts only the Secret's CA), and for the leader no
+   * later than the serving certificate's renewal time.
+   */
+  nextCheckMs(): number {
     const checkMs = this.#o.checkIntervalMs ?? 60_000;
-    const pollMs = this.#o.leaderPollMs ?? 1_000;
-    let leading = false;
-    let nextCheck = 0;
-    let retryAt = 0;
-    while (!signal.aborted) {
-      const lead = this.#o.isLeader();
-      const now = this.#now();
-      const due = this.#current ? renewalTime(this.#current.serving.certPem) : 0;
-      if (now >= retryAt && (now >= nextCheck || (lead && !leading) || (lead && now >= due))) {
-        leading = lead;
-        try {
-          await this.sync();
-          // A replica serving a pair of its own looks again soon: the API server trusts only the Secret's CA.
-          nextCheck = this.#now() + (this.#fromSecret ? checkMs : Math.min(checkMs, 2_000));
-        } catch (error) {
-          if (signal.aborted) break;
-          this.#log.warn("webhook certificate check failed", { error: messageOf(error) });
-          nextCheck = retryAt = this.#now() + Math.min(checkMs, 5_000);
-        }
-      }
-      leading = lead;
-      await sleepUnlessAborted(pollMs, signal);
+    let next = this.#fromSecret ? checkMs : Math.min(checkMs, 2_000);
+    if (this.#o.isLeader() && this.#current) {
+      next = Math.min(next, renewalTime(this.#current.serving.certPem) - this.#now());
     }
+    return Math.max(1, next);
   }
 
   /** One check (serialized): read the Secret, renew and write it when leading, serve what it holds. */
@@ -258,7 +244,7 @@ export class SelfManagedCertificates {
         // Another replica wrote first: serve what it stored.
         const theirs = readSecretMaterial(await this.#readSecret());
         if (!theirs) {
-          throw new Error(`Secret ${this.#o.namespace}/${this.#o.secretName} changed while writing`);
+          throw new ConflictError(`Secret ${this.#o.namespace}/${this.#o.secretName} changed while writing`);
         }
         desired = theirs;
       } else {
@@ -373,138 +359,19 @@ export class SelfManagedCertificates {
     }
     return b64(pems.map((p) => p.trimEnd() + "\n").join(""));
   }
-
   async #ensureConfiguration(caPem: string): Promise<void> {
-    const kube = this.#o.kube;
-    const name = this.#o.configName;
-    const bundle = this.#bundle(caPem);
-    const existing = await kube.get<KubeObject>(MUTATING_WEBHOOKS, name);
-    const manage = this.#manage;
-    if (manage) {
-      const desired = desiredConfiguration({
-        name,
-        url: manage.url,
-        caBundle: bundle,
-        operatorNamespace: manage.operatorNamespace,
-      });
-      if (!existing) {
-        try {
-          await kube.create(MUTATING_WEBHOOKS, desired);
-          this.#log.info("webhook configuration created", { name, url: manage.url });
-        } catch (error) {
-          if (!(error instanceof KubeApiError && error.status === 409)) throw error;
-        }
-        return;
-      }
-      if (configurationMatches(existing, desired)) return;
-      await kube.update(MUTATING_WEBHOOKS, {
-        ...existing,
-        metadata: {
-          ...existing.metadata,
-          labels: { ...(existing.metadata.labels ?? {}), ...desired.metadata.labels },
-        },
-        webhooks: desired.webhooks,
-      });
-      this.#log.info("webhook configuration updated", { name, url: manage.url });
-      return;
-    }
-    if (!existing) {
-      if (!this.#missingConfigWarned) {
-        this.#log.warn("webhook configuration not found; Builds are not rewritten until it exists", { name });
-        this.#missingConfigWarned = true;
-      }
-      return;
-    }
-    this.#missingConfigWarned = false;
-    const webhooks = Array.isArray(existing.webhooks) ? existing.webhooks as Record<string, unknown>[] : [];
-    const patch: unknown[] = [];
-    webhooks.forEach((hook, i) => {
-      const clientConfig = (hook.clientConfig ?? {}) as Record<string, unknown>;
-      if (clientConfig.caBundle === bundle) return;
-      patch.push({ op: "test", path: `/webhooks/${i}/name`, value: hook.name });
-      if (hook.clientConfig === undefined) {
-        patch.push({ op: "add", path: `/webhooks/${i}/clientConfig`, value: { caBundle: bundle } });
-      } else {
-        patch.push({ op: "add", path: `/webhooks/${i}/clientConfig/caBundle`, value: bundle });
-      }
+    const found = await ensureWebhookConfiguration(this.#o.kube, this.#log, {
+      name: this.#o.configName,
+      caBundle: this.#bundle(caPem),
+      manage: this.#manage,
     });
-    if (patch.length === 0) return;
-    await kube.patch(MUTATING_WEBHOOKS, name, patch, { patchType: "json", fieldManager: FIELD_MANAGER });
-    this.#log.info("webhook configuration caBundle updated", { name, webhooks: patch.length / 2 });
+    if (found) {
+      this.#missingConfigWarned = false;
+    } else if (!this.#missingConfigWarned) {
+      this.#log.warn("webhook configuration not found; Builds are not rewritten until it exists", {
+        name: this.#o.configName,
+      });
+      this.#missingConfigWarned = true;
+    }
   }
-}
-
-/** The configuration the operator creates outside a cluster. */
-export function desiredConfiguration(
-  options: { name: string; url: string; caBundle: string; operatorNamespace: string },
-): KubeObject {
-  return {
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "MutatingWebhookConfiguration",
-    metadata: {
-      name: options.name,
-      labels: { "app.kubernetes.io/name": "quay-bridge", [MANAGED_BY_LABEL]: MANAGED_BY },
-    },
-    webhooks: [{
-      name: WEBHOOK_NAME,
-      clientConfig: { url: options.url, caBundle: options.caBundle },
-      rules: [{
-        operations: ["CREATE"],
-        apiGroups: ["build.openshift.io"],
-        apiVersions: ["v1"],
-        resources: ["builds"],
-        scope: "Namespaced",
-      }],
-      // Provisioning on demand is a side effect, which a dry run never triggers.
-      sideEffects: "NoneOnDryRun",
-      admissionReviewVersions: ["v1", "v1beta1"],
-      timeoutSeconds: 10,
-      failurePolicy: "Ignore",
-      matchPolicy: "Equivalent",
-      reinvocationPolicy: "Never",
-      // As deploy/webhook/mwc: platform namespaces are not even called.
-      namespaceSelector: {
-        matchExpressions: [
-          {
-            key: "kubernetes.io/metadata.name",
-            operator: "NotIn",
-            values: [
-              ...new Set([
-                options.operatorNamespace,
-                "default",
-                "kube-system",
-                "kube-public",
-                "kube-node-lease",
-                "openshift",
-                "openshift-config",
-                "openshift-infra",
-                "openshift-node",
-                "management-infra",
-              ]),
-            ],
-          },
-          { key: "openshift.io/run-level", operator: "DoesNotExist" },
-          { key: "quay-bridge.quay.redhat.com/webhook", operator: "NotIn", values: ["disabled"] },
-        ],
-      },
-    }],
-  };
-}
-
-/** True when every field the operator sets has the desired value (the server adds defaults). */
-function configurationMatches(existing: KubeObject, desired: KubeObject): boolean {
-  const have = Array.isArray(existing.webhooks) ? existing.webhooks as Record<string, unknown>[] : [];
-  const want = desired.webhooks as Record<string, unknown>[];
-  if (have.length !== want.length) return false;
-  return want.every((w, i) => {
-    const h = have[i] ?? {};
-    return Object.entries(w).every(([key, value]) => {
-      if (key === "clientConfig") {
-        const hc = (h.clientConfig ?? {}) as Record<string, unknown>;
-        const wc = value as Record<string, unknown>;
-        return hc.url === wc.url && hc.caBundle === wc.caBundle && hc.service === undefined;
-      }
-      return JSON.stringify(h[key]) === JSON.stringify(value);
-    });
-  });
 }

@@ -19,7 +19,8 @@ Deno.test("version, --help and usage errors", async () => {
   }
   const bad = await runCli(["run", "--resync", "soon"]);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--resync: "soon" is not a duration/);
+  // `run` reports it as one JSON log line.
+  assert.match(JSON.parse(bad.stderr).error, /--resync: "soon" is not a duration/);
   const unknown = await runCli(["frobnicate"]);
   assert.equal(unknown.code, 2);
 });

@@ -1,7 +1,7 @@
 /**
  * @module
  * Silences the `punycode` DeprecationWarning that `@kubernetes/client-node` 1.x triggers when it
- * is imported (see ../shared/reference/deno-stack.md §2.2). Import it before client-node.
+ * is imported (see docs/runtime.md). Import it before client-node.
  */
 import process from "node:process";
 

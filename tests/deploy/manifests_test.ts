@@ -2,25 +2,14 @@
  * @module
  * The install manifests of `deploy/`: every file parses, every kustomization builds, the operator
  * runs hardened and highly available, the webhook is registered narrowly, each webhook variant wires
- * its certificates, and the API server (the test world) accepts the result in a server-side dry run.
+ * its certificates. Schema validity and the server-side dry run on the real kube-apiserver are in
+ * tests/ecosystem/manifests_test.ts.
  */
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { createCertificateAuthority } from "../../src/certs/pki.ts";
 import { parseConfig } from "../../src/config.ts";
 import { VERSION } from "../../src/version.ts";
-import { startKubeWorld } from "../world/kube/mod.ts";
-import {
-  type Doc,
-  kubectl,
-  KUSTOMIZATIONS,
-  kustomize,
-  kustomizeDocs,
-  only,
-  readYaml,
-  ROOT,
-  walk,
-} from "./helpers.ts";
+import { type Doc, KUSTOMIZATIONS, kustomizeDocs, only, readYaml, ROOT, walk } from "./helpers.ts";
 
 const DEFAULTS = parseConfig({ args: ["run"], env: () => undefined });
 
@@ -319,88 +308,5 @@ Deno.test("scripts/webhook-cert.sh makes a Secret and fills ${CA_BUNDLE} with th
     assert.match(decoder.decode(san.stdout), /DNS:quay-bridge-webhook\.quay-bridge\.svc\b/);
   } finally {
     await Deno.remove(dir, { recursive: true });
-  }
-});
-
-/** Minimal CRDs for the kinds of cert-manager and the Prometheus Operator, which the world does not serve. */
-function stubCrd(group: string, kind: string, plural: string): Doc {
-  return {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name: `${plural}.${group}` },
-    spec: {
-      group,
-      scope: "Namespaced",
-      names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
-      versions: [{
-        name: "v1",
-        served: true,
-        storage: true,
-        schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
-      }],
-    },
-  };
-}
-
-const STUBS = [
-  stubCrd("cert-manager.io", "Issuer", "issuers"),
-  stubCrd("cert-manager.io", "Certificate", "certificates"),
-  stubCrd("monitoring.coreos.com", "ServiceMonitor", "servicemonitors"),
-  stubCrd("monitoring.coreos.com", "PrometheusRule", "prometheusrules"),
-];
-
-/** Kinds the test world does not serve at all (checked structurally above instead). */
-const UNSERVED = new Set(["PodDisruptionBudget"]);
-
-Deno.test("the API server accepts every kustomization in a server-side dry run", async () => {
-  const world = await startKubeWorld();
-  const dir = await Deno.makeTempDir({ prefix: "quay-bridge-deploy-dry-run-" });
-  try {
-    const kubeconfig = await world.writeKubeconfig(`${dir}/kubeconfig`);
-    const k = (args: string[], stdin?: string) =>
-      kubectl(["--kubeconfig", kubeconfig, "--cache-dir", `${dir}/cache`, ...args], { stdin });
-    const stubs = await k(["apply", "-f", "-"], STUBS.map((s) => JSON.stringify(s)).join("\n"));
-    assert.equal(stubs.code, 0, stubs.stderr);
-    // The CRDs and the namespace exist before their instances can be dry-run.
-    const base = await k(["apply", "--server-side", "-f", "deploy/namespace.yaml", "-f", "deploy/crds/"]);
-    assert.equal(base.code, 0, base.stderr);
-    const manualMwc =
-      (await Deno.readTextFile(ROOT + "deploy/webhook/manual/mutatingwebhookconfiguration.yaml"))
-        .replaceAll(
-          "${CA_BUNDLE}",
-          btoa((await createCertificateAuthority({ commonName: "dry-run-ca" })).certPem),
-        );
-    const inputs: [string, string][] = [];
-    for (const kustomization of KUSTOMIZATIONS) inputs.push([kustomization, await kustomize(kustomization)]);
-    inputs.push(["deploy/webhook/manual/mutatingwebhookconfiguration.yaml", manualMwc]);
-    inputs.push([
-      "deploy/examples",
-      [
-        await Deno.readTextFile(ROOT + "deploy/examples/credentials-secret.yaml"),
-        await Deno.readTextFile(ROOT + "deploy/examples/quayintegration.yaml"),
-        await Deno.readTextFile(ROOT + "deploy/examples/quayintegration-v1alpha1.yaml"),
-      ].join("\n---\n"),
-    ]);
-    for (const [name, text] of inputs) {
-      const docs = text.split(/^---$/m).filter((d) => {
-        const doc = parse(d) as Doc | null;
-        return doc !== null && !UNSERVED.has(doc.kind ?? "");
-      });
-      const result = await k(["apply", "--server-side", "--dry-run=server", "-f", "-"], docs.join("\n---\n"));
-      assert.equal(result.code, 0, `${name}:\n${result.stderr}`);
-      assert.match(result.stdout, /serverside-applied \(server dry run\)/, name);
-    }
-    // A mistake is refused: the check has teeth.
-    const bad = await k(
-      ["apply", "--server-side", "--dry-run=server", "-f", "-"],
-      (await Deno.readTextFile(ROOT + "deploy/examples/quayintegration.yaml")).replace(
-        "organizationDeletionPolicy: Delete",
-        "organizationDeletionPolicy: Sometimes",
-      ),
-    );
-    assert.notEqual(bad.code, 0);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-    await world.close();
   }
 });

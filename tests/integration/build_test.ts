@@ -1,7 +1,8 @@
 /**
  * Builds end to end on the full world: the webhook points a Build at Quay, the world's build pushes
  * with the builder robot, and the operator imports the tag exactly once; a failed build imports
- * nothing; an import refused with 409 is retried with a fresh resourceVersion.
+ * nothing; an import refused with 409 is retried with a fresh resourceVersion; an invalid
+ * QuayIntegration denies no Build outside the namespaces a valid one selects.
  */
 import assert from "node:assert/strict";
 import { type Bridge, startBridge, synced, until } from "./harness.ts";
@@ -150,6 +151,56 @@ Deno.test("an import refused with 409 is retried with a fresh resourceVersion", 
       return (is.status?.tags ?? []).some((t: { tag: string }) => t.tag === "v1");
     });
     assert.ok(conflicts >= 2);
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("an invalid QuayIntegration stops no build: unselected namespaces keep the internal registry, a valid one's builds go to Quay", async () => {
+  const b = await bridgeWithWebhook();
+  try {
+    // `quay` selects only `managed`; `typo` (a clusterID Quay cannot use) would select everything else.
+    await b.applyIntegration("quay", b.integrationSpec({ allowlistNamespaces: ["managed"] }));
+    await b.applyIntegration(
+      "typo",
+      b.integrationSpec({ clusterID: "x.-y", denylistNamespaces: ["managed"] }),
+    );
+    await projectWithBuildConfig(b, "managed", "app");
+    await b.createProject("elsewhere");
+    await b.kube.ok("POST", "/apis/build.openshift.io/v1/namespaces/elsewhere/buildconfigs", {
+      metadata: { name: "app" },
+      spec: {
+        source: { type: "Dockerfile", dockerfile: "FROM scratch\n" },
+        strategy: { type: "Docker", dockerStrategy: {} },
+        output: { to: { kind: "ImageStreamTag", name: "app:v1" } },
+      },
+    });
+
+    const elsewhere = await b.kube.ok(
+      "GET",
+      `/apis/build.openshift.io/v1/namespaces/elsewhere/builds/${await startBuild(b, "elsewhere", "app")}`,
+    );
+    assert.deepEqual(
+      elsewhere.spec.output.to,
+      { kind: "ImageStreamTag", name: "app:v1" },
+      "admitted unchanged",
+    );
+    const managed = await b.kube.ok(
+      "GET",
+      `/apis/build.openshift.io/v1/namespaces/managed/builds/${await startBuild(b, "managed", "app")}`,
+    );
+    assert.equal(managed.spec.output.to.name, `${b.quayWorld.registryHost}/openshift_managed/app:v1`);
+
+    // The namespace says which QuayIntegration is invalid and why.
+    const event = await until("IntegrationInvalid Event", async () => {
+      const events = await b.kube.ok("GET", "/api/v1/namespaces/default/events");
+      return (events.items as { reason: string; message: string; involvedObject: { name: string } }[])
+        .find((e) => e.reason === "IntegrationInvalid" && e.involvedObject.name === "elsewhere");
+    });
+    assert.match(
+      event.message,
+      /QuayIntegration typo would select this namespace but is invalid \(InvalidClusterID/,
+    );
   } finally {
     await b.close();
   }

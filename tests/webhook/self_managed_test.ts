@@ -10,6 +10,7 @@ import { parse } from "yaml";
 import { certificateValidity } from "../../src/certs/pki.ts";
 import { KubeClient, tokenConnection } from "../../src/kube/client.ts";
 import { silentLogger } from "../../src/log.ts";
+import { CertificateController } from "../../src/webhook/certificate_controller.ts";
 import { SelfManagedCertificates, servingNames } from "../../src/webhook/self_managed.ts";
 import { startKubeWorld } from "../world/kube/mod.ts";
 
@@ -36,7 +37,7 @@ async function until<T>(
 Deno.test("self-managed certificates in a cluster: caBundle patched, follower follows, renewal at 2/3 of life", async () => {
   const world = await startKubeWorld();
   const kube = new KubeClient(tokenConnection(world.url, world.caPem, world.adminToken));
-  const abort = new AbortController();
+  const controllers: CertificateController[] = [];
   try {
     await kube.create({
       group: "",
@@ -69,7 +70,6 @@ Deno.test("self-managed certificates in a cluster: caBundle patched, follower fo
         isLeader: () => leader,
         servingValidityMs: 3_000,
         checkIntervalMs: 200,
-        leaderPollMs: 50,
       });
     const follower = make(false);
     const leader = make(true);
@@ -77,10 +77,13 @@ Deno.test("self-managed certificates in a cluster: caBundle patched, follower fo
     const followerInitial = await follower.initial();
     const leaderInitial = await leader.initial();
     assert.notEqual(followerInitial.ca.certPem, leaderInitial.ca.certPem, "no Secret yet: each has its own");
-    const loops = [
-      leader.run((cert) => Promise.resolve(void served.leader.push(cert)), abort.signal),
-      follower.run((cert) => Promise.resolve(void served.follower.push(cert)), abort.signal),
-    ];
+    leader.serveWith((cert) => Promise.resolve(void served.leader.push(cert)));
+    follower.serveWith((cert) => Promise.resolve(void served.follower.push(cert)));
+    for (const certificates of [leader, follower]) {
+      const controller = new CertificateController(certificates, { logger: silentLogger });
+      controllers.push(controller);
+      controller.start();
+    }
 
     const secretPath = `/api/v1/namespaces/${NS}/secrets/quay-bridge-webhook-certs`;
     const mwcPath = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/quay-bridge";
@@ -116,10 +119,8 @@ Deno.test("self-managed certificates in a cluster: caBundle patched, follower fo
       "both serve the renewed certificate",
       () => Promise.resolve(served.leader.includes(tls) && served.follower.includes(tls)),
     );
-    abort.abort();
-    await Promise.all(loops);
   } finally {
-    abort.abort();
+    await Promise.all(controllers.map((c) => c.shutdown(1_000)));
     kube.close();
     await world.close();
   }

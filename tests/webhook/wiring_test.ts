@@ -279,9 +279,9 @@ async function webhookState(
   };
 }
 
-function admissions(metrics: Metrics, result: string): number {
+function admissions(metrics: Metrics, outcome: string): number {
   const line = metrics.render().split("\n").find((l) =>
-    l.startsWith(`quay_bridge_webhook_admissions_total{result="${result}"}`)
+    l.startsWith(`quay_bridge_webhook_admissions_total{outcome="${outcome}"}`)
   );
   return line ? Number(line.split(" ").at(-1)) : 0;
 }

@@ -77,7 +77,7 @@ export interface RequestInfo {
 
 const encoder = new TextEncoder();
 
-/** A JSON response written in one chunk (see deno-stack.md §3.1 on Deno.serve's TLS stall). */
+/** A JSON response written in one chunk (see docs/runtime.md on Deno.serve's TLS stall). */
 export function jsonText(status: number, text: string, headers: Record<string, string> = {}): Response {
   const bytes = encoder.encode(text);
   const body = bytes.byteLength === 0 ? null : new ReadableStream<Uint8Array>({

@@ -8,7 +8,7 @@
  *   without an answer (a real transport error for the client), or close the listening socket so
  *   connections are refused, and reopen it later on the same port.
  * - Latency. `Deno.serve` over TLS leaves Nagle on, and its responses stall ~44 ms on delayed ACKs
- *   (HTTP/1.1 from ~400 bytes, HTTP/2 from ~5 KB; deno-stack.md §3.1). `node:tls` sockets take
+ *   (HTTP/1.1 from ~400 bytes, HTTP/2 from ~5 KB; docs/runtime.md). `node:tls` sockets take
  *   `setNoDelay`, and the plain inner hop does not stall, so no response shape has to be avoided.
  *   `Deno.listenTls` was tried and stalls the same way (its connections have no `setNoDelay`).
  *

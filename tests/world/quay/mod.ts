@@ -54,13 +54,15 @@ export interface QuayWorldOptions {
   /**
    * FEATURE_SUPERUSERS_FULL_ACCESS: a superuser token (with `super:user`) may manage robots,
    * prototypes and organizations it does not administer, and sees 404 rather than 403 for what is
-   * absent. Quay's default is off; on here so the admin token meets QUAY-API.md's 404s. @default true
+   * absent. Quay's default is off; on here so the admin token meets the 404s of docs/quay-api.md. @default true
    */
   superuserFullAccess?: boolean;
   /** Seed of the random fault knobs. @default 1 */
   seed?: number;
   /** Port on 127.0.0.1. @default 0 (any free port) */
   port?: number;
+  /** More DNS names in the serving certificate (a name only a proxy resolves, in the proxy tests). */
+  dnsNames?: readonly string[];
 }
 
 /** A running Quay world. */
@@ -155,7 +157,7 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
   const ca = await createCertificateAuthority({ commonName: "quay-world-ca" });
   const serving = await issueServingCertificate(ca, {
     commonName: "localhost",
-    dnsNames: ["localhost"],
+    dnsNames: ["localhost", ...(options.dnsNames ?? [])],
     ipAddresses: ["127.0.0.1"],
   });
 

@@ -349,18 +349,50 @@ export interface NamespaceFacts {
   readonly labels?: Readonly<Record<string, string>> | undefined;
 }
 
+/** The part of a QuayIntegration that picks namespaces (an {@linkcode Integration} is one). */
+export interface NamespaceSelection {
+  readonly allowlistNamespaces: readonly string[];
+  readonly denylistNamespaces: readonly string[];
+  readonly namespaceSelector: LabelSelector | undefined;
+  /** The operator's own namespace, denied by default like `openshift-*`. */
+  readonly operatorNamespace?: string;
+}
+
+/**
+ * The selection of a resource whose spec may be invalid elsewhere, so the namespaces it would
+ * select can be told apart from the rest. `undefined` when the selection fields themselves cannot
+ * be parsed: such a resource selects nothing.
+ */
+export function parseSelection(
+  object: QuayIntegrationObject,
+  install: IntegrationPolicy = {},
+): NamespaceSelection | undefined {
+  const legacy = object.apiVersion === API_LEGACY;
+  const spec = (object.spec && typeof object.spec === "object" ? object.spec : {}) as Record<string, unknown>;
+  const problems: IntegrationProblem[] = [];
+  const allow = stringList(legacy ? spec.whitelistNamespaces : spec.allowlistNamespaces, "", problems);
+  const deny = stringList(legacy ? spec.blacklistNamespaces : spec.denylistNamespaces, "", problems);
+  if (problems.length > 0 || validateLabelSelector(spec.namespaceSelector).length > 0) return undefined;
+  return {
+    allowlistNamespaces: allow,
+    denylistNamespaces: deny,
+    namespaceSelector: spec.namespaceSelector ? spec.namespaceSelector as LabelSelector : undefined,
+    operatorNamespace: install.operatorNamespace ?? DEFAULT_OPERATOR_NAMESPACE,
+  };
+}
+
 /**
  * True when `integration` manages `namespace`. The upstream rule, in order: deny-listed → no;
  * allow-listed → yes; `default`, `openshift`, `management-infra`, `openshift-*`, `kube-*` and the
  * operator's own namespace → no;
  * otherwise yes only when the allow list is empty. `namespaceSelector` is ANDed with the result.
  */
-export function selectsNamespace(integration: Integration, namespace: NamespaceFacts): boolean {
+export function selectsNamespace(integration: NamespaceSelection, namespace: NamespaceFacts): boolean {
   return listsAllow(integration, namespace.name) &&
     matchesLabelSelector(integration.namespaceSelector, namespace.labels);
 }
 
-function listsAllow(integration: Integration, name: string): boolean {
+function listsAllow(integration: NamespaceSelection, name: string): boolean {
   if (integration.denylistNamespaces.includes(name)) return false;
   if (integration.allowlistNamespaces.includes(name)) return true;
   if (

@@ -1,20 +1,23 @@
 /**
  * @module
  * The live set of QuayIntegrations: each resource parsed (both API versions), its credentials
- * token as currently found in its Secret, and one Quay client per integration. It answers the
- * question every other part asks — "which integration manages this namespace?" — including the
- * two answers upstream got wrong: none (the namespace is left alone) and several (an overlap,
- * reported, never a silent pick).
+ * token as currently found in its Secret (and whether Quay rejected it), and one Quay client per
+ * integration. It answers the question every other part asks — "which integration manages this
+ * namespace?" — including the answers upstream got wrong: none (the namespace is left alone),
+ * several (an overlap, reported, never a silent pick), and only an invalid one (reported on the
+ * namespace; nothing is changed and Builds are left alone until the resource is fixed).
  */
 import {
   type Integration,
   type IntegrationPolicy,
   type IntegrationProblem,
   type NamespaceFacts,
+  type NamespaceSelection,
   parseIntegration,
+  parseSelection,
   type QuayIntegrationObject,
   selectsNamespace,
-} from "../integration.ts";
+} from "../integration_spec.ts";
 import { type QuayCallObserver, QuayClient } from "../quay/client.ts";
 
 /** A QuayIntegration's key: `<apiVersion>/<name>` (the two API groups are distinct resources). */
@@ -22,10 +25,12 @@ export function integrationKey(apiVersion: string, name: string): string {
   return `${apiVersion}/${name}`;
 }
 
-/** Why credentials are not usable. */
+/** The credentials of an integration: usable, missing from the Secret, or rejected by Quay. */
 export type CredentialsState =
   | { readonly state: "ok"; readonly token: string }
-  | { readonly state: "missing"; readonly problem: IntegrationProblem };
+  | { readonly state: "missing"; readonly problem: IntegrationProblem }
+  /** Quay answered a call with this token as not valid; it is still sent, so a re-check can accept it. */
+  | { readonly state: "rejected"; readonly token: string; readonly problem: IntegrationProblem };
 
 /** One integration as currently known. */
 export interface IntegrationEntry {
@@ -33,6 +38,16 @@ export interface IntegrationEntry {
   readonly object: QuayIntegrationObject;
   /** Parsed form, or the problems. */
   readonly parsed: ReturnType<typeof parseIntegration>;
+  /** For an invalid resource: the namespaces it would select, if its selection parses. */
+  readonly selection: NamespaceSelection | undefined;
+}
+
+/** An invalid QuayIntegration that would select a namespace. */
+export interface InvalidSelector {
+  readonly key: string;
+  readonly name: string;
+  readonly reason: string;
+  readonly message: string;
 }
 
 /** Which integration manages a namespace. */
@@ -40,13 +55,13 @@ export type Resolution =
   | { readonly kind: "unmanaged" }
   | { readonly kind: "managed"; readonly key: string; readonly integration: Integration }
   | { readonly kind: "overlap"; readonly keys: readonly string[] }
-  /** Some integration is invalid, so selection cannot be decided safely. */
-  | { readonly kind: "undecided"; readonly keys: readonly string[] };
+  /** No valid integration selects it, but invalid ones would: nothing is done until they are fixed. */
+  | { readonly kind: "invalid"; readonly integrations: readonly InvalidSelector[] };
 
 /** Options for {@linkcode IntegrationRegistry}. */
 export interface IntegrationRegistryOptions {
   /** Quay client settings shared by all integrations. */
-  quay?: { timeoutMs?: number; maxAttempts?: number; concurrency?: number; retryBaseMs?: number };
+  quay?: { timeoutMs?: number; concurrency?: number };
   onQuayCall?: QuayCallObserver;
   signal?: AbortSignal;
   /** The operator's namespace and where credentials Secrets may be read. */
@@ -62,6 +77,7 @@ interface ClientEntry {
 export class IntegrationRegistry {
   readonly #entries = new Map<string, IntegrationEntry>();
   readonly #tokens = new Map<string, CredentialsState>();
+  readonly #acceptedAt = new Map<string, number>();
   readonly #clients = new Map<string, ClientEntry>();
   readonly #options: IntegrationRegistryOptions;
 
@@ -75,21 +91,66 @@ export class IntegrationRegistry {
     if (!object) {
       this.#entries.delete(key);
       this.#tokens.delete(key);
+      this.#acceptedAt.delete(key);
       this.#clients.get(key)?.client.close();
       this.#clients.delete(key);
       return previous !== undefined;
     }
     const parsed = parseIntegration(object, this.#options.policy);
-    this.#entries.set(key, { key, object, parsed });
+    this.#entries.set(key, {
+      key,
+      object,
+      parsed,
+      selection: parsed.ok ? undefined : parseSelection(object, this.#options.policy),
+    });
     return JSON.stringify(previous?.object.spec) !== JSON.stringify(object.spec) ||
       previous?.object.metadata?.generation !== object.metadata?.generation;
   }
 
-  /** Records the token found for `key` (or why there is none). */
+  /**
+   * Records the token found in the Secret of `key` (or why there is none). A token Quay rejected
+   * stays rejected while the Secret holds the same one. Returns true when anything changed.
+   */
   setCredentials(key: string, state: CredentialsState): boolean {
     const previous = this.#tokens.get(key);
+    if (previous?.state === "rejected" && state.state === "ok" && previous.token === state.token) {
+      return false;
+    }
+    const token = (c: CredentialsState | undefined) => c?.state === "missing" ? undefined : c?.token;
+    if (token(previous) !== token(state)) this.#acceptedAt.delete(key);
     this.#tokens.set(key, state);
     return JSON.stringify(previous) !== JSON.stringify(state);
+  }
+
+  /** Quay rejected the current token of `key`. Returns true when that is news. */
+  rejectToken(key: string, message: string): boolean {
+    const current = this.#tokens.get(key);
+    if (current?.state !== "ok") return false;
+    this.#acceptedAt.delete(key);
+    this.#tokens.set(key, {
+      state: "rejected",
+      token: current.token,
+      problem: { reason: "TokenInvalid", message },
+    });
+    return true;
+  }
+
+  /**
+   * Quay answered a call made with the current token of `key` at `at` (ms since epoch). Returns
+   * true when the token had been rejected: it is usable again.
+   */
+  acceptToken(key: string, at: number): boolean {
+    const current = this.#tokens.get(key);
+    if (current === undefined || current.state === "missing") return false;
+    this.#acceptedAt.set(key, at);
+    if (current.state === "ok") return false;
+    this.#tokens.set(key, { state: "ok", token: current.token });
+    return true;
+  }
+
+  /** When Quay last answered a call made with the current token of `key`, if it has. */
+  tokenAcceptedAt(key: string): number | undefined {
+    return this.#acceptedAt.get(key);
   }
 
   /** All entries. */
@@ -110,20 +171,28 @@ export class IntegrationRegistry {
   /** Which integration manages `namespace`. */
   resolve(namespace: NamespaceFacts): Resolution {
     const matches: { key: string; integration: Integration }[] = [];
-    const invalid: string[] = [];
+    const invalid: InvalidSelector[] = [];
     for (const entry of this.#entries.values()) {
-      if (!entry.parsed.ok) {
-        invalid.push(entry.key);
-        continue;
-      }
-      if (selectsNamespace(entry.parsed.integration, namespace)) {
-        matches.push({ key: entry.key, integration: entry.parsed.integration });
+      if (entry.parsed.ok) {
+        if (selectsNamespace(entry.parsed.integration, namespace)) {
+          matches.push({ key: entry.key, integration: entry.parsed.integration });
+        }
+      } else if (entry.selection && selectsNamespace(entry.selection, namespace)) {
+        const first = entry.parsed.problems[0];
+        invalid.push({
+          key: entry.key,
+          name: entry.parsed.name,
+          reason: first?.reason ?? "InvalidSpec",
+          message: entry.parsed.problems.map((p) => p.message).join("; "),
+        });
       }
     }
     if (matches.length > 1) return { kind: "overlap", keys: matches.map((m) => m.key).sort() };
     const only = matches[0];
     if (only) return { kind: "managed", key: only.key, integration: only.integration };
-    if (invalid.length > 0) return { kind: "undecided", keys: invalid.sort() };
+    if (invalid.length > 0) {
+      return { kind: "invalid", integrations: invalid.sort((a, b) => a.key.localeCompare(b.key)) };
+    }
     return { kind: "unmanaged" };
   }
 
@@ -143,7 +212,7 @@ export class IntegrationRegistry {
       // Read at every request, so a rotated token is used by the next call.
       token: () => {
         const c = this.#tokens.get(key);
-        return c?.state === "ok" ? c.token : "";
+        return c?.state === "missing" || c === undefined ? "" : c.token;
       },
       onCall: this.#options.onQuayCall,
       signal: this.#options.signal,

@@ -6,7 +6,7 @@ import {
   parseIntegration,
   parseQuayHostname,
   selectsNamespace,
-} from "./integration.ts";
+} from "./integration_spec.ts";
 
 function v1(spec: Record<string, unknown>, name = "example") {
   return { apiVersion: API_V1, kind: "QuayIntegration", metadata: { name, generation: 1 }, spec };

@@ -6,14 +6,14 @@
  * time of the last sync. Namespace outcomes are aggregated here, so a failing or overlapping
  * namespace shows on the resource that selects it.
  */
-import { messageOf, QuayApiError, reasonOf } from "../errors.ts";
-import { API_LEGACY, type QuayIntegrationObject } from "../integration.ts";
+import { isQuayUnavailable, isTokenRejected, messageOf, QuayApiError, reasonOf } from "../errors.ts";
+import { API_LEGACY, type QuayIntegrationObject } from "../integration_spec.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { LEGACY_QUAY_INTEGRATIONS, QUAY_INTEGRATIONS } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "./events.ts";
-import type { IntegrationRegistry } from "./integrations.ts";
-import type { NamespaceOutcome } from "./namespace_controller.ts";
+import type { CredentialsState, IntegrationRegistry } from "./integration_registry.ts";
+import type { NamespaceOutcome } from "./namespace_plan.ts";
 import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";
 
 /** A `metav1.Condition`. */
@@ -26,12 +26,16 @@ export interface Condition {
   lastTransitionTime: string;
 }
 
+/** What a credentials check found. */
+export type CheckOutcome =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: string; readonly message: string; readonly unreachable: boolean };
+
 /** Result of the last credentials check, by integration key. */
 export interface CredentialsCheck {
   readonly tokenFingerprint: string;
   readonly at: number;
-  /** "ok", or the failure. */
-  readonly outcome: "ok" | QuayApiError;
+  readonly outcome: CheckOutcome;
 }
 
 /** Everything the integration reconcile reads and writes through. */
@@ -43,6 +47,10 @@ export interface IntegrationContext {
   readonly events: EventSink;
   readonly logger: Logger;
   readonly resyncMs: number;
+  /** How soon a failed check is repeated. @default 60_000 */
+  readonly recheckMs?: number;
+  /** Called when a check changed whether Quay accepts the token (namespaces wait on it). */
+  readonly onCredentials?: (key: string) => void;
   readonly now: () => number;
 }
 
@@ -88,6 +96,7 @@ export async function reconcileIntegration(ctx: IntegrationContext, key: string)
   const degraded: { reason: string; message: string }[] = [];
   let ready: { ok: boolean; reason: string; message: string };
   let prefix: string | undefined;
+  let checked: CheckOutcome | undefined;
 
   if (!entry.parsed.ok) {
     const problems = entry.parsed.problems;
@@ -103,7 +112,7 @@ export async function reconcileIntegration(ctx: IntegrationContext, key: string)
     const integration = entry.parsed.integration;
     prefix = integration.organizationPrefix;
     const credentials = ctx.integrations.credentials(key);
-    if (credentials?.state !== "ok") {
+    if (credentials === undefined || credentials.state === "missing") {
       const problem = credentials?.problem ?? { reason: "CredentialsPending", message: "Reading the Secret" };
       conditions.push(condition("CredentialsValid", "False", problem.reason, problem.message, generation));
       conditions.push(
@@ -112,8 +121,9 @@ export async function reconcileIntegration(ctx: IntegrationContext, key: string)
       ready = { ok: false, reason: problem.reason, message: problem.message };
       if (credentials) ctx.events.emit(target, "Warning", problem.reason, problem.message);
     } else {
-      const check = await checkCredentials(ctx, key, credentials.token);
-      if (check.outcome === "ok") {
+      const check = await checkCredentials(ctx, key, credentials);
+      checked = check.outcome;
+      if (check.outcome.ok) {
         conditions.push(
           condition("CredentialsValid", "True", "TokenAccepted", "Quay accepted the token", generation),
         );
@@ -122,26 +132,20 @@ export async function reconcileIntegration(ctx: IntegrationContext, key: string)
         );
         ready = { ok: true, reason: "Ready", message: "Syncing selected namespaces" };
       } else {
-        const error = check.outcome;
-        const unreachable = error.status === 0 || error.status >= 500 || error.status === 429;
+        const { reason, message, unreachable } = check.outcome;
         if (unreachable) {
           conditions.push(
             condition("CredentialsValid", "Unknown", "QuayUnreachable", "Cannot check", generation),
           );
-          conditions.push(condition("QuayReachable", "False", reasonOf(error), messageOf(error), generation));
+          conditions.push(condition("QuayReachable", "False", reason, message, generation));
         } else {
-          const reason = error.status === 401 ? "TokenInvalid" : reasonOf(error);
-          conditions.push(condition("CredentialsValid", "False", reason, messageOf(error), generation));
+          conditions.push(condition("CredentialsValid", "False", reason, message, generation));
           conditions.push(
             condition("QuayReachable", "True", "Reachable", `${integration.quayUrl} answers`, generation),
           );
         }
-        ready = {
-          ok: false,
-          reason: unreachable ? "QuayUnreachable" : "CredentialsInvalid",
-          message: messageOf(error),
-        };
-        ctx.events.emit(target, "Warning", ready.reason, messageOf(error));
+        ready = { ok: false, reason: unreachable ? "QuayUnreachable" : "CredentialsInvalid", message };
+        ctx.events.emit(target, "Warning", ready.reason, message);
       }
     }
     const previousPrefix = (object.status as { organizationPrefix?: string } | undefined)?.organizationPrefix;
@@ -205,26 +209,53 @@ export async function reconcileIntegration(ctx: IntegrationContext, key: string)
     repositories,
     ...(prefix ? { organizationPrefix: prefix } : {}),
   });
-  return requeueAfter(ctx.resyncMs);
+  // A failed check is repeated sooner, so a token fixed in Quay (not in the Secret) is seen again.
+  return requeueAfter(checked?.ok === false ? Math.min(ctx.resyncMs, ctx.recheckMs ?? 60_000) : ctx.resyncMs);
 }
 
 async function checkCredentials(
   ctx: IntegrationContext,
   key: string,
-  token: string,
+  credentials: Exclude<CredentialsState, { state: "missing" }>,
 ): Promise<CredentialsCheck> {
-  const fp = fingerprint(token);
+  const fp = fingerprint(credentials.token);
   const previous = ctx.checks.get(key);
-  if (previous && previous.tokenFingerprint === fp && ctx.now() - previous.at < ctx.resyncMs) return previous;
-  const client = ctx.integrations.client(key);
-  let outcome: CredentialsCheck["outcome"] = "ok";
+  const now = ctx.now();
+  if (credentials.state === "rejected" && (previous?.tokenFingerprint !== fp || previous.outcome.ok)) {
+    // A namespace pass just had this token rejected by Quay: that answer is this check.
+    const { reason, message } = credentials.problem;
+    const check = {
+      tokenFingerprint: fp,
+      at: now,
+      outcome: { ok: false, reason, message, unreachable: false },
+    };
+    ctx.checks.set(key, check);
+    return check;
+  }
+  const ttl = previous?.outcome.ok ? ctx.resyncMs : Math.min(ctx.resyncMs, ctx.recheckMs ?? 60_000);
+  if (previous && previous.tokenFingerprint === fp && now - previous.at < ttl) return previous;
+  // A namespace pass that Quay answered lately is proof enough: no call of its own.
+  const acceptedAt = ctx.integrations.tokenAcceptedAt(key);
+  if (
+    acceptedAt !== undefined && now - acceptedAt < ctx.resyncMs && (!previous || previous.at < acceptedAt)
+  ) {
+    const check = { tokenFingerprint: fp, at: acceptedAt, outcome: { ok: true } as const };
+    ctx.checks.set(key, check);
+    return check;
+  }
+  let outcome: CheckOutcome = { ok: true };
   try {
-    await client?.getUser();
+    await ctx.integrations.client(key)?.getUser();
+    if (ctx.integrations.acceptToken(key, now)) ctx.onCredentials?.(key);
   } catch (error) {
     if (!(error instanceof QuayApiError)) throw error;
-    outcome = error;
+    const reason = reasonOf(error);
+    outcome = { ok: false, reason, message: messageOf(error), unreachable: isQuayUnavailable(error) };
+    if (isTokenRejected(error) && ctx.integrations.rejectToken(key, messageOf(error))) {
+      ctx.onCredentials?.(key);
+    }
   }
-  const check = { tokenFingerprint: fp, at: ctx.now(), outcome };
+  const check = { tokenFingerprint: fp, at: now, outcome };
   ctx.checks.set(key, check);
   return check;
 }

@@ -1,0 +1,245 @@
+/**
+ * Reconcile tests against scripted ports: the order the plan is applied in, what one pass costs,
+ * and how each kind of failure ends a pass — a conflict before any second decision, a rejected
+ * token reported at once, a name Quay has not freed retried no sooner than it said, a deletion
+ * retried within its budget and released after it.
+ */
+import assert from "node:assert/strict";
+import { ConflictError, QuayApiError, TerminalError } from "../errors.ts";
+import { silentLogger } from "../log.ts";
+import { REPOSITORY_MARKER } from "../names.ts";
+import type { EventTarget, EventType } from "./events.ts";
+import { finalized, FixtureCaches, keyOf, namespaceView, ScriptedKube, ScriptedQuay } from "./fixtures.ts";
+import { type NamespaceContext, namespaceMemory, reconcileNamespace } from "./namespace_controller.ts";
+import { WorkQueue } from "./queue.ts";
+
+interface Harness {
+  readonly ctx: NamespaceContext;
+  readonly caches: FixtureCaches;
+  readonly kube: ScriptedKube;
+  readonly quay: ScriptedQuay;
+  readonly events: { type: EventType; reason: string; message: string; target: EventTarget }[];
+  readonly rejected: string[];
+  readonly clock: { now: number };
+}
+
+function harness(caches: FixtureCaches, quay = new ScriptedQuay()): Harness {
+  const kube = new ScriptedKube();
+  const events: Harness["events"] = [];
+  const rejected: string[] = [];
+  const clock = { now: 1_000_000 };
+  const ctx: NamespaceContext = {
+    caches,
+    kube,
+    quay: () => quay,
+    tokens: { rejected: (key) => rejected.push(key), accepted: () => {} },
+    events: { emit: (target, type, reason, message) => events.push({ target, type, reason, message }) },
+    logger: silentLogger,
+    settings: { resyncMs: 600_000, deletionBudgetMs: 300_000 },
+    memory: namespaceMemory(),
+    now: () => clock.now,
+    random: () => 0,
+  };
+  return { ctx, caches, kube, quay, events, rejected, clock };
+}
+
+/** A selected project with its service accounts and one ImageStream. */
+function newProject(): FixtureCaches {
+  return new FixtureCaches().integration("quay").namespace(namespaceView("team")).accounts("team")
+    .imageStream("team", "app");
+}
+
+/** Makes the caches show what the scripted cluster now holds (what the watches would deliver). */
+function observeWrites(h: Harness): void {
+  const ns = h.caches.namespaceMap.get("team");
+  if (ns && h.kube.finalizers.get("team")) h.caches.namespace(finalized(ns));
+  for (const secret of h.kube.secrets.values()) {
+    h.caches.secret(secret.namespace, secret.name, secret.dockerConfig);
+  }
+  h.caches.accounts("team", ["builder", "default", "deployer"], ["openshift"]);
+}
+
+Deno.test("reconcile: a new namespace gets its finalizer first, then Quay in order, then Secrets and links", async () => {
+  const h = harness(newProject());
+  const action = await reconcileNamespace(h.ctx, "team");
+  assert.deepEqual(h.kube.methods(), [
+    "addFinalizer",
+    "createSecret",
+    "createSecret",
+    "createSecret",
+    "linkSecret",
+    "linkSecret",
+    "linkSecret",
+  ]);
+  assert.deepEqual(h.quay.methods(), [
+    "getOrganization",
+    "createOrganization",
+    "createRobot",
+    "createRobot",
+    "createRobot",
+    "createPrototype",
+    "createPrototype",
+    "createPrototype",
+    "createRepository",
+  ]);
+  assert.equal(h.ctx.memory.outcomes.get("team")?.state, "Ready");
+  assert.equal(h.ctx.memory.outcomes.get("team")?.repositories, 1);
+  assert.deepEqual(action, { requeueAfterMs: 600_000 });
+  const secret = h.kube.secrets.get("team/builder-quay-openshift");
+  const auth = JSON.parse(new TextDecoder().decode(Uint8Array.fromBase64(secret?.dockerConfig ?? "")));
+  assert.equal(atob(auth.auths["quay.example.com"].auth), "openshift_team+builder:tok-builder");
+  assert.ok(h.events.some((e) => e.reason === "OrganizationCreated"));
+
+  // The next pass, with the caches caught up and the mirror fresh, costs no call at all.
+  observeWrites(h);
+  h.quay.calls.length = 0;
+  h.kube.calls.length = 0;
+  await reconcileNamespace(h.ctx, "team");
+  assert.deepEqual(h.quay.calls, []);
+  assert.deepEqual(h.kube.calls, []);
+  h.caches.close();
+});
+
+Deno.test("reconcile: a conflict on the finalizer ends the pass before Quay is touched", async () => {
+  const h = harness(newProject());
+  h.kube.failNext("addFinalizer", new ConflictError("Namespace team changed while it was patched"));
+  await assert.rejects(reconcileNamespace(h.ctx, "team"), ConflictError);
+  assert.deepEqual(h.quay.methods(), ["getOrganization"], "only the facts were read");
+  assert.equal(h.ctx.memory.outcomes.get("team"), undefined, "a conflict is not a failure to report");
+  assert.deepEqual(h.events.filter((e) => e.type === "Warning"), []);
+  h.caches.close();
+});
+
+Deno.test("reconcile: an organization created meanwhile ends the pass; the next one plans from a fresh read", async () => {
+  class Racing extends ScriptedQuay {
+    override getOrganization(org: string) {
+      const answer = super.getOrganization(org);
+      // Another replica creates it between our read and our create.
+      if (!this.organizations.has(org)) this.seed(org, ["builder"]);
+      return answer;
+    }
+  }
+  const h = harness(newProject(), new Racing());
+  await assert.rejects(reconcileNamespace(h.ctx, "team"), ConflictError);
+  assert.deepEqual(
+    h.quay.methods(),
+    ["getOrganization", "createOrganization"],
+    "no step of the stale plan ran",
+  );
+
+  h.quay.calls.length = 0;
+  await reconcileNamespace(h.ctx, "team");
+  const robots = h.quay.calls.filter((c) => c[0] === "createRobot").map((c) => c[2]);
+  assert.deepEqual(robots, ["default", "deployer"], "the robot that exists is not created again");
+  assert.equal(h.quay.methods()[0], "listRobots", "the mirror was read again");
+  h.caches.close();
+});
+
+Deno.test("reconcile: Quay rejecting the token is reported to the integration at once", async () => {
+  const h = harness(newProject());
+  h.quay.failNext(
+    "getOrganization",
+    new QuayApiError("Quay answered 401 for GET /api/v1/organization/{org}", {
+      status: 401,
+      route: "GET /api/v1/organization/{org}",
+    }),
+  );
+  await assert.rejects(reconcileNamespace(h.ctx, "team"), QuayApiError);
+  assert.deepEqual(h.rejected, [keyOf("quay")]);
+  assert.equal(h.ctx.memory.outcomes.get("team")?.reason, "TokenInvalid");
+  h.caches.close();
+});
+
+Deno.test("reconcile: an organization name Quay has not freed yet is retried no sooner than Quay said", async () => {
+  const h = harness(newProject());
+  h.quay.failNext(
+    "createOrganization",
+    new QuayApiError("Quay answered 400: the name is not free yet", {
+      status: 400,
+      route: "POST /api/v1/organization/",
+      retry: "transient",
+      reason: "OrganizationNameNotFree",
+      retryAfterSeconds: 30,
+    }),
+  );
+  const queue = new WorkQueue({
+    name: "namespace",
+    logger: silentLogger,
+    reconcile: (key) => reconcileNamespace(h.ctx, key),
+  });
+  queue.add("team");
+  await queue.idle();
+  assert.equal(h.ctx.memory.outcomes.get("team")?.reason, "OrganizationNameNotFree");
+  assert.ok(queue.isIdle(29_000), "not retried within the 30 s Quay asked for");
+  assert.ok(!queue.isIdle(31_000), "retried then, not after the terminal wait of minutes");
+  await queue.shutdown(0);
+  h.caches.close();
+});
+
+Deno.test("reconcile: a repository already gone is not reported as deleted", async () => {
+  const caches = new FixtureCaches().integration("quay", { repositoryDeletionPolicy: "Delete" })
+    .namespace(finalized(namespaceView("team"))).accounts("team");
+  const quay = new ScriptedQuay().seed("openshift_team", ["builder", "default", "deployer"])
+    .seedPrototypes("openshift_team", [["builder", "write"], ["default", "read"], ["deployer", "read"]]);
+  const h = harness(caches, quay);
+  await reconcileNamespace(h.ctx, "team");
+  // Our mirror still lists `old`, which someone deleted in Quay meanwhile.
+  h.ctx.memory.organizations.get(`${keyOf("quay")}|openshift_team`)?.repositories
+    .set("old", `${REPOSITORY_MARKER} team/old`);
+  h.events.length = 0;
+  await reconcileNamespace(h.ctx, "team");
+  assert.ok(h.quay.methods().includes("deleteRepository"));
+  assert.deepEqual(h.events.filter((e) => e.reason === "RepositoryDeleted"), []);
+  h.caches.close();
+});
+
+Deno.test("reconcile: a foreign Secret fails only its own account; the others are linked", async () => {
+  const h = harness(newProject());
+  h.kube.failNext(
+    "createSecret",
+    new TerminalError("Secret team/builder-quay-openshift exists with type Opaque", {
+      reason: "SecretConflict",
+    }),
+  );
+  await assert.rejects(reconcileNamespace(h.ctx, "team"), TerminalError);
+  const linked = h.kube.calls.filter((c) => c[0] === "linkSecret").map((c) => c[1]);
+  assert.deepEqual(linked, ["default", "deployer"]);
+  assert.equal(h.ctx.memory.outcomes.get("team")?.reason, "SecretConflict");
+  h.caches.close();
+});
+
+Deno.test("reconcile: deletion deletes the organization, then releases; a failure is retried within the budget only", async () => {
+  const deleting = finalized(namespaceView("team", { deleting: true }));
+  const h = harness(
+    new FixtureCaches().integration("quay").namespace(deleting),
+    new ScriptedQuay().seed("openshift_team"),
+  );
+  const down = () =>
+    new QuayApiError("Quay answered 503", { status: 503, route: "DELETE /api/v1/organization/{org}" });
+  h.quay.failNext("deleteOrganization", down());
+  await assert.rejects(reconcileNamespace(h.ctx, "team"), QuayApiError);
+  assert.deepEqual(h.kube.methods(), [], "the finalizer is kept while the organization stands");
+  assert.equal(h.ctx.memory.outcomes.get("team")?.state, "Deleting");
+
+  // Past the budget: released, and the organization is named for an admin.
+  h.clock.now += 300_000;
+  h.quay.calls.length = 0;
+  await reconcileNamespace(h.ctx, "team");
+  assert.deepEqual(h.quay.calls, [], "no further attempt");
+  assert.deepEqual(h.kube.methods(), ["releaseFinalizer"]);
+  assert.ok(h.events.some((e) => e.reason === "OrganizationLeftBehind"));
+  assert.equal(h.ctx.memory.outcomes.get("team"), undefined);
+  assert.equal(h.ctx.memory.deletionFailures.get("team"), undefined);
+
+  // Within the budget, a working Quay: deleted, then released.
+  const again = harness(
+    new FixtureCaches().integration("quay").namespace(deleting),
+    new ScriptedQuay().seed("openshift_team"),
+  );
+  await reconcileNamespace(again.ctx, "team");
+  assert.deepEqual(again.quay.methods(), ["deleteOrganization"]);
+  assert.deepEqual(again.kube.methods(), ["releaseFinalizer"]);
+  assert.ok(again.events.some((e) => e.reason === "OrganizationDeleted"));
+  h.caches.close();
+  again.caches.close();
+});

@@ -1,0 +1,329 @@
+/**
+ * Table tests of the namespace planner: every gate and every outcome, from facts alone (no API, no
+ * world). Each row builds caches, gathers the facts as the reconcile does, and checks the whole
+ * plan: outcome, finalizer, Quay and cluster changes, Events and requeue.
+ */
+import assert from "node:assert/strict";
+import { finalized, FixtureCaches, namespaceView } from "./fixtures.ts";
+import { readNamespaceFacts } from "./namespace_facts.ts";
+import { dockerConfig } from "./cluster_plan.ts";
+import { type NamespacePlan, planNamespace } from "./namespace_plan.ts";
+import { REPOSITORY_MARKER } from "../names.ts";
+import { type KnownOrganization, unknownOrganization } from "./quay_plan.ts";
+
+const SETTINGS = { resyncMs: 600_000, deletionBudgetMs: 300_000 };
+const NOW = 1_000_000;
+const ORG = "openshift_team";
+
+/** A complete mirror of `openshift_team`: three robots, their prototypes, repositories as given. */
+function syncedMirror(repositories: Record<string, string> = {}): KnownOrganization {
+  const known = unknownOrganization();
+  known.exists = true;
+  known.observedAt = NOW - 1_000;
+  for (const [sa, role] of [["builder", "write"], ["default", "read"], ["deployer", "read"]] as const) {
+    known.robots.set(sa, `tok-${sa}`);
+    known.prototypes.set(`${ORG}+${sa}`, { id: `p-${sa}`, role });
+  }
+  for (const [name, description] of Object.entries(repositories)) known.repositories.set(name, description);
+  return known;
+}
+
+/** Secrets and links that match {@linkcode syncedMirror}. */
+function syncedCluster(c: FixtureCaches): FixtureCaches {
+  c.accounts("team", ["builder", "default", "deployer"], ["openshift"]);
+  for (const sa of ["builder", "default", "deployer"]) {
+    c.secret("team", `${sa}-quay-openshift`, dockerConfig("quay.example.com", `${ORG}+${sa}`, `tok-${sa}`));
+  }
+  return c;
+}
+
+interface Row {
+  readonly name: string;
+  readonly caches: (c: FixtureCaches) => FixtureCaches;
+  readonly known?: KnownOrganization;
+  readonly deletionFailure?: { since: number; error: string };
+  readonly namespace?: string;
+  readonly expect: {
+    readonly state?: string | undefined;
+    readonly reason?: string | undefined;
+    readonly finalizer?: NamespacePlan["finalizer"];
+    readonly quay?: string[];
+    readonly cluster?: string[];
+    readonly events?: string[];
+    readonly requeue?: NamespacePlan["requeue"]["kind"];
+  };
+}
+
+const team = namespaceView("team");
+
+const ROWS: Row[] = [
+  { name: "a namespace that is gone is forgotten", caches: (c) => c, expect: { state: undefined } },
+  {
+    name: "no QuayIntegration: left alone",
+    caches: (c) => c.namespace(team),
+    expect: { state: "Unmanaged", reason: "NotSelected", finalizer: "keep", events: [] },
+  },
+  {
+    name: "no longer selected: the finalizer is released, Quay untouched",
+    caches: (c) => c.namespace(finalized(team)).integration("quay", { denylistNamespaces: ["team"] }),
+    expect: { state: "Unmanaged", finalizer: "release", quay: [], events: ["NamespaceUnmanaged"] },
+  },
+  {
+    name: "only an invalid QuayIntegration would select it: nothing changes, an Event names it",
+    caches: (c) => c.namespace(team).integration("typo", { quayHostname: "https://quay.example.com/path" }),
+    expect: {
+      state: "Waiting",
+      reason: "IntegrationInvalid",
+      finalizer: "keep",
+      quay: [],
+      events: ["IntegrationInvalid"],
+    },
+  },
+  {
+    name: "an invalid QuayIntegration whose selector cannot be parsed selects nothing",
+    caches: (c) =>
+      c.namespace(team).integration("broken", {
+        quayHostname: "",
+        namespaceSelector: { matchExpressions: [{ key: "x", operator: "Bogus" }] },
+      }),
+    expect: { state: "Unmanaged", reason: "NotSelected", events: [] },
+  },
+  {
+    name: "an invalid QuayIntegration that would not select it changes nothing",
+    caches: (c) =>
+      c.namespace(team).integration("typo", { clusterID: "x.-y", allowlistNamespaces: ["other"] }),
+    expect: { state: "Unmanaged", reason: "NotSelected" },
+  },
+  {
+    name: "a valid QuayIntegration wins over an invalid one selecting the same namespace",
+    caches: (c) =>
+      syncedCluster(
+        c.namespace(finalized(team)).integration("quay").integration("typo", { clusterID: "x.-y" }),
+      ),
+    known: syncedMirror(),
+    expect: { state: "Ready", reason: "Synced", quay: [], cluster: [] },
+  },
+  {
+    name: "two valid QuayIntegrations: an overlap, reported, nothing synced",
+    caches: (c) => c.namespace(team).integration("one").integration("two"),
+    expect: {
+      state: "Overlap",
+      reason: "OverlappingIntegrations",
+      quay: [],
+      events: ["OverlappingIntegrations"],
+    },
+  },
+  {
+    name: "an organization name Quay refuses",
+    namespace: "a--b",
+    caches: (c) => c.namespace(namespaceView("a--b")).integration("quay"),
+    expect: { state: "Failed", reason: "InvalidOrganizationName", events: ["InvalidOrganizationName"] },
+  },
+  {
+    name: "no token in the Secret",
+    caches: (c) => c.namespace(team).integration("quay", {}, null),
+    expect: { state: "Waiting", reason: "CredentialsUnavailable", finalizer: "keep", quay: [] },
+  },
+  {
+    name: "a token Quay rejected",
+    caches: (c) => {
+      c.namespace(team).integration("quay");
+      c.registry.rejectToken("quay.redhat.com/v1/quay", "Quay answered 401");
+      return c;
+    },
+    expect: { state: "Waiting", reason: "CredentialsUnavailable", quay: [] },
+  },
+  {
+    name: "OpenShift has not finished the project",
+    caches: (c) => c.namespace(namespaceView("team", { annotations: {} })).integration("quay"),
+    expect: { state: "Waiting", reason: "WaitingForProject", finalizer: "keep" },
+  },
+  {
+    name: "no service account with write access",
+    caches: (c) =>
+      c.namespace(team).integration("quay", { serviceAccounts: { default: "read" } }).accounts("team"),
+    known: unknownOrganization(),
+    expect: { state: "Waiting", reason: "NoPushServiceAccount" },
+  },
+  {
+    name: "a new namespace: finalizer, organization, robots, prototypes, repository, Secrets, links",
+    caches: (c) => c.namespace(team).integration("quay").accounts("team").imageStream("team", "app"),
+    known: unknownOrganization(),
+    expect: {
+      state: "Ready",
+      reason: "Synced",
+      finalizer: "add",
+      quay: [
+        "createOrganization",
+        "createRobot:builder",
+        "createRobot:default",
+        "createRobot:deployer",
+        "createPrototype:builder",
+        "createPrototype:default",
+        "createPrototype:deployer",
+        "createRepository:app",
+      ],
+      cluster: [
+        "createSecret:builder-quay-openshift",
+        "linkSecret:builder-quay-openshift",
+        "createSecret:default-quay-openshift",
+        "linkSecret:default-quay-openshift",
+        "createSecret:deployer-quay-openshift",
+        "linkSecret:deployer-quay-openshift",
+      ],
+      requeue: "after",
+    },
+  },
+  {
+    name: "a service account not created yet: its Secret is written, the link waits",
+    caches: (c) => c.namespace(finalized(team)).integration("quay").accounts("team", ["builder", "default"]),
+    known: syncedMirror(),
+    expect: {
+      state: "Waiting",
+      reason: "ServiceAccountMissing",
+      cluster: [
+        "createSecret:builder-quay-openshift",
+        "linkSecret:builder-quay-openshift",
+        "createSecret:default-quay-openshift",
+        "linkSecret:default-quay-openshift",
+        "createSecret:deployer-quay-openshift",
+      ],
+      events: ["ServiceAccountMissing"],
+    },
+  },
+  {
+    name: "in sync: nothing to do, look again at the resync",
+    caches: (c) => syncedCluster(c.namespace(finalized(team)).integration("quay")),
+    known: syncedMirror(),
+    expect: { state: "Ready", finalizer: "keep", quay: [], cluster: [], events: [], requeue: "after" },
+  },
+  {
+    name: "the predecessor's finalizer is replaced by ours",
+    caches: (c) => syncedCluster(c.namespace(finalized(team, true)).integration("quay")),
+    known: syncedMirror(),
+    expect: { state: "Ready", finalizer: "add", quay: [], cluster: [] },
+  },
+  {
+    name: "a robot token changed in Quay: its Secret is updated",
+    caches: (c) => {
+      syncedCluster(c.namespace(finalized(team)).integration("quay"));
+      return c.secret("team", "builder-quay-openshift", "c3RhbGU=");
+    },
+    known: syncedMirror(),
+    expect: { state: "Ready", cluster: ["updateSecret:builder-quay-openshift"] },
+  },
+  {
+    name: "an ImageStream name Quay refuses: an Event, no repository",
+    caches: (c) =>
+      syncedCluster(c.namespace(finalized(team)).integration("quay")).imageStream("team", "-bad"),
+    known: syncedMirror(),
+    expect: { state: "Ready", quay: [], events: ["InvalidRepositoryName"] },
+  },
+  {
+    name: "repositoryDeletionPolicy Delete: only our repositories without an ImageStream are deleted",
+    caches: (c) =>
+      syncedCluster(c.namespace(finalized(team)).integration("quay", { repositoryDeletionPolicy: "Delete" })),
+    known: syncedMirror({ ours: `${REPOSITORY_MARKER} team/ours`, theirs: "made by hand" }),
+    expect: { state: "Ready", quay: ["deleteRepository:ours"] },
+  },
+  {
+    name: "deleting without our finalizer: nothing to do",
+    caches: (c) => c.namespace(namespaceView("team", { deleting: true })).integration("quay"),
+    expect: { state: undefined, finalizer: "keep", quay: [] },
+  },
+  {
+    name: "deleting: the organization is deleted, then the finalizer released",
+    caches: (c) => c.namespace(finalized(namespaceView("team", { deleting: true }))).integration("quay"),
+    expect: { state: "Deleting", finalizer: "release", quay: ["deleteOrganization"] },
+  },
+  {
+    name: "deleting with organizationDeletionPolicy Retain: kept, released",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", { deleting: true }))).integration("quay", {
+        organizationDeletionPolicy: "Retain",
+      }),
+    expect: { state: undefined, finalizer: "release", quay: [], events: ["OrganizationRetained"] },
+  },
+  {
+    name: "deleting without credentials: retried within the budget, finalizer kept",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", { deleting: true }))).integration("quay", {}, null),
+    expect: {
+      state: "Deleting",
+      finalizer: "keep",
+      quay: [],
+      events: ["OrganizationDeletionFailed"],
+      requeue: "retry",
+    },
+  },
+  {
+    name: "deleting past the budget: released, the organization left behind with an Event",
+    caches: (c) => c.namespace(finalized(namespaceView("team", { deleting: true }))).integration("quay"),
+    deletionFailure: { since: NOW - 300_000, error: "Quay answered 500" },
+    expect: { state: undefined, finalizer: "release", quay: [], events: ["OrganizationLeftBehind"] },
+  },
+  {
+    name: "deleting, no longer selected: released without touching Quay",
+    caches: (c) => c.namespace(finalized(namespaceView("team", { deleting: true }))),
+    expect: { state: undefined, finalizer: "release", quay: [], events: ["FinalizerReleased"] },
+  },
+  {
+    name: "deleting, selected by an overlap: released without touching Quay",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", { deleting: true }))).integration("a").integration("b"),
+    expect: { state: undefined, finalizer: "release", quay: [], events: ["FinalizerReleased"] },
+  },
+];
+
+function quayStep(c: NamespacePlan["quay"][number]): string {
+  if ("robot" in c && c.kind !== "grantRepository") return `${c.kind}:${c.robot.shortName}`;
+  if ("repository" in c) return `${c.kind}:${c.repository}`;
+  return c.kind;
+}
+
+function clusterStep(c: NamespacePlan["cluster"][number]): string {
+  return `${c.kind}:${c.secret}`;
+}
+
+for (const row of ROWS) {
+  Deno.test(`planner: ${row.name}`, () => {
+    const caches = row.caches(new FixtureCaches());
+    try {
+      const facts = readNamespaceFacts(caches, row.namespace ?? "team", {
+        now: NOW,
+        settings: SETTINGS,
+        deletionFailure: row.deletionFailure,
+      });
+      const plan = planNamespace(facts, row.known);
+      const e = row.expect;
+      assert.equal(plan.outcome?.state, e.state, JSON.stringify(plan.outcome));
+      if (e.reason) assert.equal(plan.outcome?.reason, e.reason);
+      if (e.finalizer) assert.equal(plan.finalizer, e.finalizer);
+      if (e.quay) assert.deepEqual(plan.quay.map(quayStep), e.quay);
+      if (e.cluster) assert.deepEqual(plan.cluster.map(clusterStep), e.cluster);
+      if (e.events) assert.deepEqual(plan.events.map((ev) => ev.reason), e.events);
+      if (e.requeue) assert.equal(plan.requeue.kind, e.requeue);
+    } finally {
+      caches.close();
+    }
+  });
+}
+
+Deno.test("planner: the invalid QuayIntegration's Event names it and its reason", () => {
+  const caches = new FixtureCaches().namespace(team).integration("typo", { clusterID: "x.-y" });
+  const plan = planNamespace(readNamespaceFacts(caches, "team", { now: NOW, settings: SETTINGS }), undefined);
+  assert.match(
+    plan.events[0]?.message ?? "",
+    /QuayIntegration typo would select .* invalid \(InvalidClusterID: /,
+  );
+  caches.close();
+});
+
+Deno.test("planner: a synced namespace is looked at again when its mirror reaches the resync age", () => {
+  const caches = syncedCluster(new FixtureCaches().namespace(finalized(team)).integration("quay"));
+  const known = syncedMirror();
+  known.observedAt = NOW - 100_000;
+  const plan = planNamespace(readNamespaceFacts(caches, "team", { now: NOW, settings: SETTINGS }), known);
+  assert.deepEqual(plan.requeue, { kind: "after", ms: 500_000 });
+  caches.close();
+});
