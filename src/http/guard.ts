@@ -14,7 +14,10 @@
  * - a connection with no bytes either way for `idleTimeoutMs` is closed (longer than Go's 90 s
  *   idle timeout, so kube-apiserver closes its idle keep-alive connections first and never writes
  *   a request into one being closed);
- * - at most `maxConnections` are open; beyond, new ones are closed at once.
+ * - at most `maxConnections` are open; beyond, new ones are closed at once;
+ * - a connection the server drops before answering anything (a listener retired by a certificate
+ *   rotation resets what is left in its accept queue) is reopened and the client's first bytes are
+ *   replayed, so the client does not see it.
  *
  * Why not `node:https` with `headersTimeout`: in Deno it is built on the same server and does not
  * enforce those options; and hand-parsing HTTP inside TLS would be a server of our own.
@@ -67,6 +70,9 @@ interface Tracked {
   closed: boolean;
 }
 
+/** Client bytes kept for a replay; beyond, a connection the server drops unanswered is not retried. */
+const REPLAY_LIMIT_BYTES = 64 * 1024;
+
 function closeQuietly(conn: Deno.Conn | undefined): void {
   try {
     conn?.close();
@@ -105,27 +111,21 @@ export function guardConnections(options: GuardOptions): ConnectionGuard {
     }
   }, tick);
 
-  async function pipe(t: Tracked, from: Deno.Conn, to: Deno.Conn, fromClient: boolean): Promise<void> {
-    const buffer = new Uint8Array(16 * 1024);
-    try {
-      for (;;) {
-        const n = await from.read(buffer);
-        if (n === null) break;
-        const now = performance.now();
-        t.lastActivity = now;
-        if (fromClient) {
-          t.sawClientByte = true;
-          t.waitingSince ??= now;
-        } else {
-          t.waitingSince = undefined;
-        }
-        let written = 0;
-        while (written < n) written += await to.write(buffer.subarray(written, n));
+  async function writeAll(to: Deno.Conn, bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) written += await to.write(bytes.subarray(written));
+  }
+
+  /** Connects to the server behind, retrying briefly while a rotation rebinds its port. */
+  async function connectUpstream(): Promise<Deno.Conn | undefined> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        return await Deno.connect({ hostname: "127.0.0.1", port: options.targetPort() });
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 2));
       }
-    } catch {
-      // either side went away
     }
-    end(t);
+    return undefined;
   }
 
   async function serve(client: Deno.Conn): Promise<void> {
@@ -145,17 +145,75 @@ export function guardConnections(options: GuardOptions): ConnectionGuard {
       return;
     }
     connections.add(t);
-    try {
-      t.upstream = await Deno.connect({ hostname: "127.0.0.1", port: options.targetPort() });
-    } catch {
+    t.upstream = await connectUpstream();
+    if (!t.upstream || t.closed) return end(t);
+    // The client's bytes until the server's first answer (the TLS ClientHello): if the server's
+    // connection dies before it answered anything — a listener retired by a certificate rotation
+    // resets the connections still in its accept queue — they are replayed on a new connection,
+    // so the client never sees that failure.
+    const replay: Uint8Array[] = [];
+    let replayBytes = 0;
+    let answered = false;
+
+    const fromClient = (async () => {
+      const buffer = new Uint8Array(16 * 1024);
+      try {
+        for (;;) {
+          const n = await client.read(buffer);
+          if (n === null) break;
+          const now = performance.now();
+          t.lastActivity = now;
+          t.sawClientByte = true;
+          t.waitingSince ??= now;
+          const chunk = buffer.slice(0, n);
+          if (!answered && replayBytes <= REPLAY_LIMIT_BYTES) {
+            replay.push(chunk);
+            replayBytes += chunk.length;
+          }
+          try {
+            await writeAll(t.upstream as Deno.Conn, chunk);
+          } catch {
+            // The server's side broke: the other direction reconnects (and replays) or ends.
+            if (answered) break;
+          }
+        }
+      } catch {
+        // the client went away
+      }
       end(t);
-      return;
+    })();
+
+    const buffer = new Uint8Array(16 * 1024);
+    for (let attempt = 0; !t.closed; attempt++) {
+      const upstream = t.upstream as Deno.Conn;
+      try {
+        for (;;) {
+          const n = await upstream.read(buffer);
+          if (n === null) break;
+          answered = true;
+          replay.length = 0;
+          t.lastActivity = performance.now();
+          t.waitingSince = undefined;
+          await writeAll(client, buffer.subarray(0, n));
+        }
+      } catch {
+        // the server's side broke
+      }
+      if (answered || attempt >= 3 || t.closed || replayBytes > REPLAY_LIMIT_BYTES) break;
+      closeQuietly(upstream);
+      const next = await connectUpstream();
+      if (!next) break;
+      try {
+        for (let i = 0; i < replay.length; i++) await writeAll(next, replay[i] as Uint8Array);
+      } catch {
+        closeQuietly(next);
+        break;
+      }
+      // No await between the last replayed chunk and the switch: later chunks go to `next`.
+      t.upstream = next;
     }
-    if (t.closed) {
-      closeQuietly(t.upstream);
-      return;
-    }
-    await Promise.all([pipe(t, client, t.upstream, true), pipe(t, t.upstream, client, false)]);
+    end(t);
+    await fromClient;
   }
 
   const accepting = (async () => {
