@@ -36,11 +36,11 @@ import {
 import { startWebhook, type WebhookHandle } from "./webhook_wiring.ts";
 
 /** From the shutdown signal (or the loss of the Lease) to `run` returning, at most. */
-export const SHUTDOWN_BUDGET_MS = 1_500;
+export const SHUTDOWN_BUDGET_MS = 1_200;
 /** Of that, how long in-flight reconciles may finish before their signal aborts. */
-const RECONCILE_GRACE_MS = 600;
+const RECONCILE_GRACE_MS = 400;
 /** Of that, what is kept for releasing the Lease. */
-const RELEASE_RESERVE_MS = 600;
+const RELEASE_RESERVE_MS = 500;
 
 /** Resolves when `work` settles or after `ms`, whichever is first; true when it settled. */
 async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
