@@ -78,6 +78,7 @@ export const SPEC_DESCRIPTORS: Record<string, { displayName: string; xDescriptor
   organizationPrefix: { displayName: "Organization prefix", xDescriptors: [TEXT, ADVANCED] },
   scheduledImageStreamImport: { displayName: "Scheduled ImageStream import", xDescriptors: [BOOLEAN] },
   serviceAccounts: { displayName: "Service account roles", xDescriptors: [ADVANCED] },
+  credentialRotation: { displayName: "Robot credential rotation", xDescriptors: [ADVANCED] },
   organizationDeletionPolicy: {
     displayName: "Organization deletion policy",
     xDescriptors: [
@@ -85,6 +86,9 @@ export const SPEC_DESCRIPTORS: Record<string, { displayName: string; xDescriptor
       "urn:alm:descriptor:com.tectonic.ui:select:Retain",
     ],
   },
+  notifications: { displayName: "Quay push notifications", xDescriptors: [ADVANCED] },
+  "notifications.url": { displayName: "Notification receiver URL", xDescriptors: [TEXT, ADVANCED] },
+  "notifications.importAllTags": { displayName: "Import all pushed tags", xDescriptors: [BOOLEAN, ADVANCED] },
   repositoryDeletionPolicy: {
     displayName: "Repository deletion policy",
     xDescriptors: [
@@ -103,6 +107,7 @@ export const STATUS_DESCRIPTORS: Record<string, { displayName: string; xDescript
   organizationPrefix: { displayName: "Organization prefix", xDescriptors: [TEXT] },
   lastSync: { displayName: "Last sync", xDescriptors: [TEXT] },
   lastUpdate: { displayName: "Last update", xDescriptors: [TEXT] },
+  leftBehindOrganizations: { displayName: "Left-behind organizations", xDescriptors: [TEXT] },
   observedGeneration: { displayName: "Observed generation", xDescriptors: [TEXT, ADVANCED] },
 };
 

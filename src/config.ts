@@ -194,7 +194,7 @@ export const FLAGS: readonly FlagSpec[] = [
     default: "5m",
     help: "Keep retrying an organization's deletion this long",
     doc:
-      "keep retrying an organization's deletion this long before removing the finalizer anyway (with an Event)",
+      "keep retrying an organization's deletion this long, counted from the first failure (kept on the Namespace, so restarts do not extend it), before removing the finalizer anyway (with an Event)",
   },
   {
     name: "concurrency",

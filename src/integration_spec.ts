@@ -7,6 +7,7 @@
  */
 import { type LabelSelector, matchesLabelSelector, validateLabelSelector } from "./kube/labels.ts";
 import { isValidObjectName, isValidQuayNamespace } from "./names.ts";
+import { type NotificationSettings, parseNotificationSettings } from "./notifications/settings.ts";
 
 /** Group/version of the current API. */
 export const API_V1 = "quay.redhat.com/v1";
@@ -63,6 +64,10 @@ export interface Integration {
   readonly serviceAccounts: readonly { readonly name: string; readonly role: QuayRole }[];
   readonly organizationDeletionPolicy: "Delete" | "Retain";
   readonly repositoryDeletionPolicy: "Delete" | "Retain";
+  /** `spec.notifications` (v1 only): Quay push notifications; `undefined` when off. */
+  readonly notifications?: NotificationSettings | undefined;
+  /** Robot tokens are regenerated this often (`spec.credentialRotation`); undefined: only on request. */
+  readonly credentialRotation?: { readonly intervalMs: number } | undefined;
   /** The operator's own namespace, denied by default like `openshift-*`. */
   readonly operatorNamespace: string;
 }
@@ -241,6 +246,43 @@ function policy<T extends string>(
   return fallback;
 }
 
+/** The shortest rotation interval accepted: rotating more often only multiplies broken pulls. */
+export const MIN_ROTATION_INTERVAL_MS = 60_000;
+
+/**
+ * Parses a Kubernetes duration as `metav1.Duration` writes it (`720h`, `1h30m`, `90s`); undefined
+ * for anything else.
+ */
+export function parseKubeDuration(text: string): number | undefined {
+  const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1 };
+  if (!/^(\d+(\.\d+)?(h|ms|m|s))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)) {
+    total += Number(m[1]) * (units[m[2] ?? ""] ?? 0);
+  }
+  return Math.round(total);
+}
+
+function parseCredentialRotation(
+  value: unknown,
+  problems: IntegrationProblem[],
+): Integration["credentialRotation"] {
+  if (value === undefined || value === null) return undefined;
+  const raw = typeof value === "object" && !Array.isArray(value)
+    ? (value as Record<string, unknown>).interval
+    : undefined;
+  const intervalMs = typeof raw === "string" ? parseKubeDuration(raw.trim()) : undefined;
+  if (intervalMs === undefined || intervalMs < MIN_ROTATION_INTERVAL_MS) {
+    problems.push({
+      reason: "InvalidCredentialRotation",
+      message: `spec.credentialRotation.interval must be a duration of at least 1m such as 720h` +
+        (typeof raw === "string" ? `, got "${raw}"` : ""),
+    });
+    return undefined;
+  }
+  return Object.freeze({ intervalMs });
+}
+
 /**
  * Parses either served form into an {@linkcode Integration}, or the problems that prevent it. A
  * credentials Secret outside `install.credentialsNamespaces` is a problem (never read).
@@ -316,6 +358,13 @@ export function parseIntegration(
     problems,
   );
 
+  const notifications = legacy
+    ? { ok: true as const, settings: undefined }
+    : parseNotificationSettings(spec.notifications);
+  if (!notifications.ok) problems.push({ reason: "InvalidNotifications", message: notifications.message });
+  // A v1 field: the predecessor's API has no rotation.
+  const credentialRotation = legacy ? undefined : parseCredentialRotation(spec.credentialRotation, problems);
+
   if (problems.length > 0 || !credentialsSecret || !host.ok) return { ok: false, name, problems };
   return {
     ok: true,
@@ -338,6 +387,8 @@ export function parseIntegration(
       serviceAccounts: Object.freeze(serviceAccounts),
       organizationDeletionPolicy,
       repositoryDeletionPolicy,
+      notifications: notifications.ok ? notifications.settings : undefined,
+      credentialRotation,
       operatorNamespace,
     }),
   };

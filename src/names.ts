@@ -18,6 +18,11 @@ export const FINALIZER = "quay.redhat.com/quayintegrations";
 export const LEGACY_FINALIZER = "redhatcop.redhat.io/quayintegrations";
 /** Annotation OpenShift sets once a project's security context is allocated. */
 export const PROJECT_READY_ANNOTATION = "openshift.io/sa.scc.mcs";
+/**
+ * Annotation on a deleting Namespace: since when (RFC 3339) deleting its Quay organization has failed.
+ * On the object, not in memory, so the deletion budget is not granted again by a restart or a new leader.
+ */
+export const DELETION_FAILING_SINCE_ANNOTATION = "quay.redhat.com/deletion-failing-since";
 /** Label on every object the operator creates, so it can watch only its own Secrets. */
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
 /** Value of {@linkcode MANAGED_BY_LABEL}. */
@@ -26,6 +31,13 @@ export const MANAGED_BY = "quay-bridge";
 export const FIELD_MANAGER = "quay-bridge";
 /** Event source component. */
 export const COMPONENT = "quay-bridge";
+
+/** A namespace annotation: a new value asks for its robots' tokens to be rotated now. */
+export const ROTATE_ANNOTATION = "quay.redhat.com/rotate-credentials";
+/** A robot Secret's annotation: when the token it holds was issued (RFC 3339); rotation counts from it. */
+export const ROTATED_AT_ANNOTATION = "quay.redhat.com/credentials-rotated-at";
+/** A robot Secret's annotation: the value of {@linkcode ROTATE_ANNOTATION} its token already answers. */
+export const ROTATION_HANDLED_ANNOTATION = "quay.redhat.com/rotate-credentials-handled";
 
 /** Build annotation base (current) and the predecessor's, which is read too. */
 export const ANNOTATION_BASE = "quay-registry-operator.quay.redhat.com";

@@ -27,7 +27,7 @@ import { MANAGED_BY, MANAGED_BY_LABEL } from "./names.ts";
 import type { QuayCallObserver } from "./quay/client.ts";
 import { type BuildContext, reconcileBuild } from "./controller/build_controller.ts";
 import { Controller } from "./controller/controller.ts";
-import { cacheFeeds, subscribe } from "./controller/triggers.ts";
+import { cacheFeeds, sameNamespaceFacts, subscribe } from "./controller/triggers.ts";
 import { CredentialsController } from "./controller/credentials_controller.ts";
 import { EventRecorder, type EventSink } from "./controller/events.ts";
 import { IntegrationRegistry } from "./controller/integration_registry.ts";
@@ -41,6 +41,8 @@ import {
 import type { NamespaceCaches } from "./controller/namespace_facts.ts";
 import type { NamespaceOutcome, PlanSettings } from "./controller/namespace_plan.ts";
 import { kubeNamespacePort } from "./controller/namespace_ports.ts";
+import { kubeLeftBehindStore } from "./controller/left_behind.ts";
+import { reconcileLeftBehind } from "./controller/organization_collector.ts";
 import type { KnownOrganization } from "./controller/quay_plan.ts";
 import type { Action, QueueObserver, WorkQueue } from "./controller/queue.ts";
 import {
@@ -88,7 +90,14 @@ export interface OperatorOptions {
   observers?: OperatorObservers;
   /** Replaces the Event recorder (tests). */
   events?: EventSink;
+  /** Told of cache changes other features react to (Quay push notifications). */
+  onCacheChange?: (change: CacheChange) => void;
 }
+
+/** A cache change: a namespace, an ImageStream added or removed in `namespace`, or an integration. */
+export type CacheChange =
+  | { readonly kind: "namespace" | "imageStream"; readonly namespace: string }
+  | { readonly kind: "integration" };
 
 /** A controller that joins the leader gate from outside the operator (the webhook certificates). */
 export interface LeaderFollower {
@@ -115,6 +124,8 @@ export class Operator {
   readonly integrationController: Controller;
   readonly namespaceController: Controller;
   readonly buildController: Controller;
+  /** Retries the deletion of left-behind organizations (one key per QuayIntegration). */
+  readonly collectorController: Controller;
   readonly credentials: CredentialsController;
   readonly #log: Logger;
   readonly #observers: OperatorObservers | undefined;
@@ -136,6 +147,8 @@ export class Operator {
     this.registry = new IntegrationRegistry({
       quay: settings.quay,
       onQuayCall: options.observers?.onQuayCall,
+      // QuayReachable follows the calls: a flip is written within a second (bursts coalesce).
+      onReachability: (key) => this.integrationController?.enqueue(key, 250),
       signal: this.#abort.signal,
       policy: settings.policy,
     });
@@ -212,9 +225,34 @@ export class Operator {
         }, key),
       2,
     );
+    const collectorController = this.collectorController = controller(
+      "collector",
+      (key) =>
+        reconcileLeftBehind({
+          registry: this.registry,
+          quay: (key) => this.registry.client(key),
+          namespaces: this.namespaces,
+          store: kubeLeftBehindStore(kube),
+          events: this.events,
+          logger: log,
+          retryBaseMs: this.settings.deletionBudgetMs,
+          onChange: (key) => integrationController.enqueue(key, 1_000),
+          now: Date.now,
+        }, key),
+      1,
+    );
+    const namespacePort = kubeNamespacePort(kube);
     const nsContext: NamespaceContext = {
       caches: this.caches,
-      kube: kubeNamespacePort(kube),
+      kube: {
+        ...namespacePort,
+        recordLeftBehind: async (key, entry) => {
+          await namespacePort.recordLeftBehind(key, entry);
+          // The status lists it, and the collector's first attempt is due after one more budget.
+          integrationController.enqueue(key, 1_000);
+          collectorController.enqueue(key, 1_000);
+        },
+      },
       quay: (key) => this.registry.client(key),
       tokens: {
         rejected: (key, error) => {
@@ -274,9 +312,25 @@ export class Operator {
       integrationChanged: (key, current) => {
         if (!this.registry.set(key, current)) return false;
         this.#configure();
+        options.onCacheChange?.({ kind: "integration" });
+        // A changed policy or selection may let the collector go on (or stop it).
+        collectorController.enqueue(key, 1_000);
         return true;
       },
     });
+    // Features outside the namespace decision (Quay push notifications) hear of the same changes.
+    const onCacheChange = options.onCacheChange;
+    if (onCacheChange) {
+      feeds.namespaces.on((key, current, previous) => {
+        if (current && previous && sameNamespaceFacts(current, previous)) return;
+        onCacheChange({ kind: "namespace", namespace: key });
+      });
+      feeds.imageStreams.on((_key, current, previous) => {
+        if (current && previous) return; // status updates (imports) change no repository
+        const namespace = (current ?? previous)?.namespace;
+        if (namespace) onCacheChange({ kind: "imageStream", namespace });
+      });
+    }
   }
 
   /** Aborted when the operator stops. */
@@ -297,6 +351,30 @@ export class Operator {
   /** Quay mirrors by `<integration key>|<organization>`. */
   get organizations(): Map<string, KnownOrganization> {
     return this.memory.organizations;
+  }
+
+  /**
+   * Whether each QuayIntegration's Quay is reachable, by name: from the calls this replica made while
+   * it leads (the freshest evidence), else from the `QuayReachable` condition the leader wrote.
+   * Integrations with neither are left out.
+   */
+  quayReachability(): { integration: string; reachable: boolean }[] {
+    const out: { integration: string; reachable: boolean }[] = [];
+    for (const entry of this.registry.entries()) {
+      const name = entry.object.metadata?.name ?? "";
+      const reach = this.leading ? this.registry.reachability(entry.key) : undefined;
+      if (reach) {
+        out.push({ integration: name, reachable: reach.reachable });
+        continue;
+      }
+      const conditions =
+        ((entry.object.status ?? {}) as { conditions?: { type: string; status: string }[] }).conditions;
+      const status = conditions?.find((c) => c.type === "QuayReachable")?.status;
+      if (status === "True" || status === "False") {
+        out.push({ integration: name, reachable: status === "True" });
+      }
+    }
+    return out;
   }
 
   /** Starts the caches. Resolves when every cache has completed its first list. */
@@ -351,6 +429,7 @@ export class Operator {
   lead(): void {
     if (this.leading) return;
     this.integrationController.lead(this.registry.entries().map((e) => e.key));
+    this.collectorController.lead(this.registry.entries().map((e) => e.key));
     this.namespaceController.lead(this.namespaces.keys());
     this.buildController.lead(
       [...this.builds.keys()].filter((key) => {
@@ -367,6 +446,7 @@ export class Operator {
       this.namespaceController.shutdown(graceMs),
       this.integrationController.shutdown(graceMs),
       this.buildController.shutdown(graceMs),
+      this.collectorController.shutdown(graceMs),
       ...this.#followers.map((f) => f.shutdown(graceMs)),
     ]);
     if (this.events instanceof EventRecorder) await this.events.flush();

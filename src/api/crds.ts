@@ -65,6 +65,24 @@ const STATUS: Schema = {
     organizationPrefix: { type: "string", description: "Organization name prefix in use at the last sync." },
     lastSync: { type: "string", format: "date-time" },
     lastUpdate: { type: "string", description: "Same as lastSync (upstream field)." },
+    leftBehindOrganizations: {
+      type: "array",
+      description:
+        "Quay organizations of deleted namespaces that could not be deleted within --deletion-budget; deletion is retried with backoff and the entry removed once the organization is gone.",
+      maxItems: 200,
+      items: {
+        type: "object",
+        required: ["organization", "namespace"],
+        properties: {
+          organization: { type: "string" },
+          namespace: { type: "string" },
+          since: { type: "string", format: "date-time" },
+          attempts: { type: "integer", minimum: 0 },
+          nextAttemptAt: { type: "string", format: "date-time" },
+          lastError: { type: "string", maxLength: 32768 },
+        },
+      },
+    },
   },
 };
 
@@ -120,6 +138,34 @@ const V1_SPEC: Schema = {
       enum: ["Retain", "Delete"],
       default: "Retain",
     }),
+    notifications: {
+      type: "object",
+      description:
+        "Quay push notifications: a push to a managed repository is imported into its ImageStream " +
+        "at once (docs/notifications.md). Off when absent.",
+      required: ["url"],
+      properties: {
+        url: str(
+          "Where Quay reaches quay-bridge's notification receiver (usually a Route to the webhook Service): " +
+            "https://host[:port], no path.",
+          { pattern: "^https?://[^/?#]+/?$" },
+        ),
+        importAllTags: bool("Import every pushed tag, not only the tags the ImageStream already has.", {
+          default: false,
+        }),
+      },
+    },
+    credentialRotation: {
+      type: "object",
+      description: "Regenerate every robot's token this often and update its Secret in place. " +
+        "A namespace annotated quay.redhat.com/rotate-credentials rotates at once, with or without it.",
+      required: ["interval"],
+      properties: {
+        interval: str("At least 1m, e.g. 720h. Each namespace rotates within the last tenth of it.", {
+          pattern: "^([0-9]+(\\.[0-9]+)?(h|ms|m|s))+$",
+        }),
+      },
+    },
   },
 };
 

@@ -16,7 +16,11 @@ import { guardConnections } from "../http/guard.ts";
 import { KubeClient, type KubeConnection, loadKubeConnection } from "../kube/client.ts";
 import { NAMESPACES } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
+import { NotificationFeature } from "../notifications/feature.ts";
 import { Operator } from "../operator.ts";
+import { rotatedAtOf } from "../controller/rotation_plan.ts";
+import type { SecretView } from "../controller/views.ts";
+import { leftBehindCounts } from "../controller/organization_collector.ts";
 import { LeaderElector } from "../ops/leader.ts";
 import { type Labels, Metrics } from "../ops/metrics.ts";
 import { createOpsApp } from "../ops/server.ts";
@@ -87,6 +91,11 @@ async function runStarted(options: RunOptions): Promise<number> {
   const metrics = new Metrics({
     namespaces: () => namespacesByState(started.operator),
     quayReachable: () => quayReachability(started.operator),
+    credentialAge: () => credentialAges(started.operator?.secrets.values() ?? [], Date.now()),
+    leftBehind: () =>
+      started.operator
+        ? leftBehindCounts(started.operator.registry).map((c) => [{ integration: c.integration }, c.count])
+        : [],
   });
   configureProxy(options.config.proxy);
   let connection;
@@ -132,9 +141,19 @@ async function runStarted(options: RunOptions): Promise<number> {
     kube.close();
     throw error;
   }
+  const queueObserver = (name: string) => ({
+    reconciled: ({ durationMs, error }: { durationMs: number; error?: unknown }) => {
+      metrics.reconciles.inc({ queue: name, result: error ? "error" : "success" });
+      if (error) metrics.reconcileErrors.inc({ queue: name });
+      metrics.reconcileDuration.observe({ queue: name }, durationMs / 1000);
+    },
+    depth: (pending: number) => metrics.queueDepth.set({ queue: name }, pending),
+  });
+  let notifications: NotificationFeature | undefined = undefined;
   const operator = new Operator({
     kube,
     logger,
+    onCacheChange: (change) => notifications?.onCacheChange(change),
     settings: {
       resyncMs: config.resyncMs,
       deletionBudgetMs: config.deletionBudgetMs,
@@ -148,17 +167,23 @@ async function runStarted(options: RunOptions): Promise<number> {
         metrics.quayRequests.inc({ route, code: String(status) });
         metrics.quayLatency.observe({ route }, durationMs / 1000);
       },
-      queue: (name) => ({
-        reconciled: ({ durationMs, error }) => {
-          metrics.reconciles.inc({ queue: name, result: error ? "error" : "success" });
-          if (error) metrics.reconcileErrors.inc({ queue: name });
-          metrics.reconcileDuration.observe({ queue: name }, durationMs / 1000);
-        },
-        depth: (pending) => metrics.queueDepth.set({ queue: name }, pending),
-      }),
+      queue: queueObserver,
     },
   });
   started.operator = operator;
+  // Quay push notifications: the receiver is served by the webhook server (docs/notifications.md).
+  notifications = new NotificationFeature({
+    kube,
+    logger,
+    events: operator.events,
+    registry: operator.registry,
+    namespaces: () => operator.namespaces,
+    imageStreams: () => operator.imageStreams,
+    operatorNamespace: config.namespace,
+    resyncMs: config.resyncMs,
+    queueObserver,
+    onRequest: (result) => metrics.notificationDeliveries.inc({ result }),
+  });
 
   let webhook: WebhookHandle | undefined;
   let elector: LeaderElector | undefined;
@@ -213,6 +238,7 @@ async function runStarted(options: RunOptions): Promise<number> {
   try {
     logger.info("starting", { version: VERSION, namespace: config.namespace, identity: config.podName });
     await operator.start();
+    await notifications.start(signal);
     if (config.webhookMode !== "off") {
       try {
         webhook = await startWebhook({
@@ -222,6 +248,7 @@ async function runStarted(options: RunOptions): Promise<number> {
           logger,
           metrics,
           signal,
+          notifications,
         });
       } catch (error) {
         throw error instanceof CertificateError && config.webhookMode === "files"
@@ -235,6 +262,7 @@ async function runStarted(options: RunOptions): Promise<number> {
     if (!config.leaderElect) {
       metrics.isLeader.set({}, 1);
       operator.lead();
+      notifications.lead();
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
       return 0;
     }
@@ -252,13 +280,14 @@ async function runStarted(options: RunOptions): Promise<number> {
     if (!await elector.acquire(signal)) return 0;
     metrics.isLeader.set({}, 1);
     operator.lead();
+    notifications.lead();
     // Shutdown stops the queues first, then the Lease is released (hold() releases on abort).
     const stopping = new AbortController();
     signal.addEventListener("abort", async () => {
       // The webhook drains meanwhile (its grace period runs alongside).
       const closing = webhook?.close().catch(() => {});
       await settlesWithin(
-        Promise.all([operator.stop(RECONCILE_GRACE_MS), closing]),
+        Promise.all([operator.stop(RECONCILE_GRACE_MS), notifications.stop(RECONCILE_GRACE_MS), closing]),
         left() - RELEASE_RESERVE_MS,
       );
       stopping.abort();
@@ -277,6 +306,7 @@ async function runStarted(options: RunOptions): Promise<number> {
   } finally {
     startShutdown();
     const cleanup = Promise.all([
+      notifications.stop(RECONCILE_GRACE_MS).catch(() => {}),
       operator.stop(RECONCILE_GRACE_MS).catch(() => {}),
       webhook?.close().catch(() => {}),
     ]);
@@ -334,16 +364,20 @@ function namespacesByState(operator: Operator | undefined): [Labels, number][] {
   return [...counts].map(([state, n]) => [{ state }, n]);
 }
 
-/** From each QuayIntegration's `QuayReachable` condition in the caches (Unknown is left out). */
-function quayReachability(operator: Operator | undefined): [Labels, number][] {
-  if (!operator) return [];
-  const out: [Labels, number][] = [];
-  for (const object of [...operator.integrationsV1.values(), ...operator.integrationsLegacy.values()]) {
-    const conditions =
-      ((object.status ?? {}) as { conditions?: { type: string; status: string }[] }).conditions;
-    const reachable = conditions?.find((c) => c.type === "QuayReachable")?.status;
-    if (reachable !== "True" && reachable !== "False") continue;
-    out.push([{ integration: object.metadata?.name ?? "" }, reachable === "True" ? 1 : 0]);
+/** The oldest robot token's age per namespace, from the Secrets' `credentials-rotated-at`. */
+function credentialAges(secrets: Iterable<SecretView>, now: number): [Labels, number][] {
+  const oldest = new Map<string, number>();
+  for (const secret of secrets) {
+    const at = rotatedAtOf(secret);
+    if (at === undefined) continue;
+    oldest.set(secret.namespace, Math.min(oldest.get(secret.namespace) ?? at, at));
   }
-  return out;
+  return [...oldest].map(([namespace, at]) => [{ namespace }, Math.max(0, Math.round((now - at) / 1000))]);
+}
+
+/** Per QuayIntegration: the outcome of its Quay's last call, else its `QuayReachable` condition. */
+function quayReachability(operator: Operator | undefined): [Labels, number][] {
+  return (operator?.quayReachability() ?? []).map((
+    r,
+  ) => [{ integration: r.integration }, r.reachable ? 1 : 0]);
 }

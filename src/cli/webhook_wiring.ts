@@ -11,6 +11,7 @@ import type { Config } from "../config.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
 import type { Operator } from "../operator.ts";
+import { isNotificationRequest, type NotificationFeature } from "../notifications/feature.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import { createWebhookApp } from "../webhook/app.ts";
 import { serveWebhookFromDirectory } from "../webhook/cert_dir.ts";
@@ -37,6 +38,8 @@ export interface StartWebhookOptions {
   logger: Logger;
   metrics: Metrics;
   signal: AbortSignal;
+  /** Quay push notifications: its receiver is served on the same server, under its own path. */
+  notifications?: NotificationFeature;
   /** Self-managed tuning (tests). */
   selfManaged?: {
     servingValidityMs?: number;
@@ -67,7 +70,11 @@ export async function startWebhook(options: StartWebhookOptions): Promise<Webhoo
     provisionBudgetMs: config.admissionBudgetMs,
     onAdmission: (outcome, durationMs) => metrics.observeAdmission(outcome, durationMs / 1000),
   });
-  const handler = app.fetch;
+  const notifications = options.notifications;
+  const handler = notifications
+    ? (request: Request) =>
+      isNotificationRequest(request) ? notifications.handler(request) : app.fetch(request)
+    : app.fetch;
   // A request must be answered within the admission budget plus time to send it (guard.ts).
   const guard = { requestTimeoutMs: config.admissionBudgetMs + 8_000 };
   const common = { handler, hostname: config.webhookHost, port: config.webhookPort, logger, guard };

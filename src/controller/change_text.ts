@@ -6,11 +6,14 @@
 import type { ClusterChange } from "./cluster_plan.ts";
 import type { FinalizerChange } from "./namespace_plan.ts";
 import type { QuayChange } from "./quay_plan.ts";
+import type { RotationReason } from "./rotation_plan.ts";
+import { ROTATE_ANNOTATION } from "../names.ts";
 
 /** The Event reason of each Quay change once made. */
 export const QUAY_CHANGE_REASONS: Readonly<Record<QuayChange["kind"], string>> = {
   createOrganization: "OrganizationCreated",
   createRobot: "RobotCreated",
+  rotateRobot: "CredentialsRotated",
   createPrototype: "DefaultPermissionCreated",
   updatePrototype: "DefaultPermissionUpdated",
   grantRepository: "RepositoryPermissionGranted",
@@ -26,6 +29,8 @@ export function planText(change: QuayChange, organization: string): string {
       return `create organization ${organization}`;
     case "createRobot":
       return `create robot ${change.robot.fullName}`;
+    case "rotateRobot":
+      return `rotate the token of robot ${change.robot.fullName} (${rotationCause(change.reason)})`;
     case "createPrototype":
       return `give ${change.robot.fullName} ${change.robot.role} on new repositories`;
     case "updatePrototype":
@@ -48,6 +53,10 @@ export function doneText(change: QuayChange, organization: string): string {
       return `Created Quay organization ${organization}`;
     case "createRobot":
       return `Created robot ${change.robot.fullName}`;
+    case "rotateRobot":
+      return `Rotated the token of robot ${change.robot.fullName} (${
+        rotationCause(change.reason)
+      }); its Secret is updated in place and the old token no longer works`;
     case "createPrototype":
     case "updatePrototype":
       return `Robot ${change.robot.fullName} gets ${change.robot.role} on new repositories of ${organization}`;
@@ -61,6 +70,12 @@ export function doneText(change: QuayChange, organization: string): string {
     case "deleteOrganization":
       return `Deleted Quay organization ${organization}`;
   }
+}
+
+function rotationCause(reason: RotationReason): string {
+  return reason === "requested"
+    ? `requested by the namespace annotation ${ROTATE_ANNOTATION}`
+    : "spec.credentialRotation.interval";
 }
 
 /** A cluster change as a step of a plan. */

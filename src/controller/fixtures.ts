@@ -12,6 +12,7 @@ import type { QuayPrototype, QuayRepository, QuayRobot } from "../quay/client.ts
 import { integrationKey, IntegrationRegistry } from "./integration_registry.ts";
 import type { NamespaceCaches } from "./namespace_facts.ts";
 import type { NamespaceKubePort, QuayPort, RobotSecret } from "./namespace_ports.ts";
+import type { LeftBehindOrganization } from "./left_behind.ts";
 import type { ImageStreamView, NamespaceView, SecretView, ServiceAccountView } from "./views.ts";
 
 /** A namespace as the cache projects it; a project OpenShift has finished unless told otherwise. */
@@ -115,6 +116,7 @@ export class FixtureCaches implements NamespaceCaches {
     name: string,
     dockerConfig = "e30=",
     type = "kubernetes.io/dockerconfigjson",
+    annotations: Record<string, string> = {},
   ): this {
     this.secretMap.set(`${namespace}/${name}`, {
       namespace,
@@ -123,6 +125,7 @@ export class FixtureCaches implements NamespaceCaches {
       type,
       dockerConfig,
       labels: {},
+      annotations,
     });
     return this;
   }
@@ -171,6 +174,26 @@ export class ScriptedKube extends Script implements NamespaceKubePort {
   }
   releaseFinalizer(ns: NamespaceView): Promise<void> {
     return this.#run(() => void this.finalizers.set(ns.name, false), "releaseFinalizer", ns.name);
+  }
+  /** Left-behind organizations recorded, by integration key. */
+  readonly leftBehind = new Map<string, LeftBehindOrganization[]>();
+  recordLeftBehind(integrationKey: string, entry: LeftBehindOrganization): Promise<void> {
+    return this.#run(
+      () => {
+        const list = (this.leftBehind.get(integrationKey) ?? []).filter((e) =>
+          e.organization !== entry.organization
+        );
+        this.leftBehind.set(integrationKey, [...list, entry]);
+      },
+      "recordLeftBehind",
+      integrationKey,
+      entry.organization,
+    );
+  }
+  /** Deletion failure marks written, by namespace (ms since epoch). */
+  readonly deletionMarks = new Map<string, number>();
+  markDeletionFailing(ns: NamespaceView, since: number): Promise<void> {
+    return this.#run(() => void this.deletionMarks.set(ns.name, since), "markDeletionFailing", ns.name);
   }
   createSecret(secret: RobotSecret): Promise<"created" | "adopted"> {
     return this.#run(
@@ -281,6 +304,18 @@ export class ScriptedQuay extends Script implements QuayPort {
     return this.#do("createRobot", [org, shortName, description], (): QuayRobot => {
       const o = this.#org(org);
       const token = o.robots.get(shortName) ?? `tok-${shortName}`;
+      o.robots.set(shortName, token);
+      return { name: `${org}+${shortName}`, token };
+    });
+  }
+  regenerateRobotToken(org: string, shortName: string) {
+    return this.#do("regenerateRobotToken", [org, shortName], (): QuayRobot => {
+      const o = this.#org(org);
+      const old = o.robots.get(shortName);
+      if (old === undefined) {
+        throw new TerminalError(`no robot ${org}+${shortName}`, { reason: "FixtureError" });
+      }
+      const token = `${old}-r`;
       o.robots.set(shortName, token);
       return { name: `${org}+${shortName}`, token };
     });

@@ -18,7 +18,7 @@ import {
   type QuayIntegrationObject,
   selectsNamespace,
 } from "../integration_spec.ts";
-import { type QuayCallObserver, QuayClient } from "../quay/client.ts";
+import { type QuayCallObserver, QuayClient, type QuayClientOptions } from "../quay/client.ts";
 
 /** A QuayIntegration's key: `<apiVersion>/<name>` (the two API groups are distinct resources). */
 export function integrationKey(apiVersion: string, name: string): string {
@@ -58,11 +58,35 @@ export type Resolution =
   /** No valid integration selects it, but invalid ones would: nothing is done until they are fixed. */
   | { readonly kind: "invalid"; readonly integrations: readonly InvalidSelector[] };
 
+/**
+ * Whether an integration's Quay answered its last call, whoever made it (a namespace pass, the
+ * webhook, the status check's probe): every call's outcome is evidence, so the `QuayReachable`
+ * condition and the `quay_bridge_quay_reachable` gauge follow Quay within seconds, not at the next
+ * check. A transport failure (refused, reset, timed out) or a 5xx is unreachable; any other answer,
+ * 4xx included, is Quay answering.
+ */
+export interface Reachability {
+  readonly reachable: boolean;
+  /** When the last call ended (ms since epoch). */
+  readonly at: number;
+  /** When `reachable` last changed. */
+  readonly since: number;
+  /** Why it is unreachable (`QuayUnreachable` or `QuayServerError`), or `Reachable`. */
+  readonly reason: string;
+  readonly message: string;
+}
+
 /** Options for {@linkcode IntegrationRegistry}. */
 export interface IntegrationRegistryOptions {
-  /** Quay client settings shared by all integrations. */
-  quay?: { timeoutMs?: number; concurrency?: number };
+  /** Quay client settings shared by all integrations (`transport` only in tests). */
+  quay?: Partial<
+    Pick<QuayClientOptions, "timeoutMs" | "concurrency" | "transport" | "maxAttempts" | "retryBaseMs">
+  >;
   onQuayCall?: QuayCallObserver;
+  /** Called when an integration's Quay turned reachable or unreachable (its status should say so). */
+  onReachability?: (key: string) => void;
+  /** Clock of the reachability record. @default Date.now */
+  now?: () => number;
   signal?: AbortSignal;
   /** The operator's namespace and where credentials Secrets may be read. */
   policy?: IntegrationPolicy;
@@ -79,6 +103,7 @@ export class IntegrationRegistry {
   readonly #tokens = new Map<string, CredentialsState>();
   readonly #acceptedAt = new Map<string, number>();
   readonly #clients = new Map<string, ClientEntry>();
+  readonly #reachability = new Map<string, Reachability>();
   readonly #options: IntegrationRegistryOptions;
 
   constructor(options: IntegrationRegistryOptions = {}) {
@@ -92,6 +117,7 @@ export class IntegrationRegistry {
       this.#entries.delete(key);
       this.#tokens.delete(key);
       this.#acceptedAt.delete(key);
+      this.#reachability.delete(key);
       this.#clients.get(key)?.client.close();
       this.#clients.delete(key);
       return previous !== undefined;
@@ -153,6 +179,38 @@ export class IntegrationRegistry {
     return this.#acceptedAt.get(key);
   }
 
+  /** Whether the Quay of `key` answered its last call; undefined before any call. */
+  reachability(key: string): Reachability | undefined {
+    return this.#reachability.get(key);
+  }
+
+  /**
+   * Records the outcome of one call to the Quay of `key` (`status` 0: no HTTP answer). Tells
+   * `onReachability` when it changed whether Quay is reachable.
+   */
+  observeCall(key: string, call: { route: string; status: number; durationMs: number }): void {
+    const at = (this.#options.now ?? Date.now)();
+    const reachable = call.status !== 0 && call.status < 500;
+    const previous = this.#reachability.get(key);
+    const changed = previous === undefined || previous.reachable !== reachable;
+    const url = this.#entries.get(key)?.parsed;
+    const where = url?.ok ? url.integration.quayUrl : "Quay";
+    this.#reachability.set(key, {
+      reachable,
+      at,
+      since: changed ? at : previous.since,
+      reason: reachable ? "Reachable" : call.status === 0 ? "QuayUnreachable" : "QuayServerError",
+      message: reachable
+        ? `${where} answers`
+        : call.status === 0
+        ? `No answer from ${where} for ${call.route} (refused, reset or timed out after ${
+          Math.round(call.durationMs)
+        } ms)`
+        : `${where} answered ${call.status} for ${call.route}`,
+    });
+    if (changed) this.#options.onReachability?.(key);
+  }
+
   /** All entries. */
   entries(): IntegrationEntry[] {
     return [...this.#entries.values()];
@@ -205,6 +263,8 @@ export class IntegrationRegistry {
     const existing = this.#clients.get(key);
     if (existing?.fingerprint === fingerprint) return existing.client;
     existing?.client.close();
+    // A new address or CA: what the old client met says nothing about the new one.
+    if (existing) this.#reachability.delete(key);
     const client = new QuayClient({
       baseUrl: i.quayUrl,
       insecure: i.insecureRegistry,
@@ -214,7 +274,11 @@ export class IntegrationRegistry {
         const c = this.#tokens.get(key);
         return c?.state === "missing" || c === undefined ? "" : c.token;
       },
-      onCall: this.#options.onQuayCall,
+      onCall: (call) => {
+        this.#options.onQuayCall?.(call);
+        // Only the current client's calls count (a replaced one may still finish a call).
+        if (this.#clients.get(key)?.client === client) this.observeCall(key, call);
+      },
       signal: this.#options.signal,
       ...this.#options.quay,
     });

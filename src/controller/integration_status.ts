@@ -5,6 +5,10 @@
  * `Degraded` conditions with reasons and `observedGeneration`, counts of what it manages, and the
  * time of the last sync. Namespace outcomes are aggregated here, so a failing or overlapping
  * namespace shows on the resource that selects it.
+ *
+ * `QuayReachable` follows every Quay call as it happens: the registry's reachability record wakes
+ * this reconcile when it flips, and while Quay is unreachable a cheap probe every few seconds lets
+ * it recover without traffic.
  */
 import { isQuayUnavailable, isTokenRejected, messageOf, QuayApiError, reasonOf } from "../errors.ts";
 import { API_LEGACY, type QuayIntegrationObject } from "../integration_spec.ts";
@@ -14,6 +18,7 @@ import type { Logger } from "../log.ts";
 import type { EventSink } from "./events.ts";
 import type { CredentialsState, IntegrationRegistry } from "./integration_registry.ts";
 import type { NamespaceOutcome } from "./namespace_plan.ts";
+import { readLeftBehind } from "./left_behind.ts";
 import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";
 
 /** A `metav1.Condition`. */
@@ -49,6 +54,11 @@ export interface IntegrationContext {
   readonly resyncMs: number;
   /** How soon a failed check is repeated. @default 60_000 */
   readonly recheckMs?: number;
+  /**
+   * While Quay is unreachable and no other call has been made for this long, the status check
+   * probes it (`GET /api/v1/user/`), so reachability recovers without traffic. @default 10_000
+   */
+  readonly probeMs?: number;
   /** Called when a check changed whether Quay accepts the token (namespaces wait on it). */
   readonly onCredentials?: (key: string) => void;
   readonly now: () => number;
@@ -97,6 +107,7 @@ export async function reconcileIntegration(ctx: IntegrationContext, key: string)
   let ready: { ok: boolean; reason: string; message: string };
   let prefix: string | undefined;
   let checked: CheckOutcome | undefined;
+  let quayDown = false;
 
   if (!entry.parsed.ok) {
     const problems = entry.parsed.problems;
@@ -123,30 +134,43 @@ export async function reconcileIntegration(ctx: IntegrationContext, key: string)
     } else {
       const check = await checkCredentials(ctx, key, credentials);
       checked = check.outcome;
+      // Every Quay call (a namespace pass, the webhook, this check) updates reachability, so it is
+      // fresher than the check: it alone decides QuayReachable.
+      const reach = ctx.integrations.reachability(key);
+      const checkDown = !check.outcome.ok && check.outcome.unreachable
+        ? { reason: check.outcome.reason, message: check.outcome.message }
+        : undefined;
+      // When the check failed too, its error names the cause (DNS, TLS, proxy); a call only tells that
+      // there was no answer.
+      const down = reach ? (reach.reachable ? undefined : checkDown ?? reach) : checkDown;
+      quayDown = down !== undefined;
       if (check.outcome.ok) {
         conditions.push(
           condition("CredentialsValid", "True", "TokenAccepted", "Quay accepted the token", generation),
         );
+      } else if (check.outcome.unreachable) {
         conditions.push(
-          condition("QuayReachable", "True", "Reachable", `${integration.quayUrl} answers`, generation),
+          condition("CredentialsValid", "Unknown", "QuayUnreachable", "Cannot check", generation),
         );
-        ready = { ok: true, reason: "Ready", message: "Syncing selected namespaces" };
       } else {
-        const { reason, message, unreachable } = check.outcome;
-        if (unreachable) {
-          conditions.push(
-            condition("CredentialsValid", "Unknown", "QuayUnreachable", "Cannot check", generation),
-          );
-          conditions.push(condition("QuayReachable", "False", reason, message, generation));
-        } else {
-          conditions.push(condition("CredentialsValid", "False", reason, message, generation));
-          conditions.push(
-            condition("QuayReachable", "True", "Reachable", `${integration.quayUrl} answers`, generation),
-          );
-        }
-        ready = { ok: false, reason: unreachable ? "QuayUnreachable" : "CredentialsInvalid", message };
-        ctx.events.emit(target, "Warning", ready.reason, message);
+        conditions.push(
+          condition("CredentialsValid", "False", check.outcome.reason, check.outcome.message, generation),
+        );
       }
+      conditions.push(
+        down
+          ? condition("QuayReachable", "False", down.reason, down.message, generation)
+          : condition("QuayReachable", "True", "Reachable", `${integration.quayUrl} answers`, generation),
+      );
+      if (!check.outcome.ok && !check.outcome.unreachable) {
+        ready = { ok: false, reason: "CredentialsInvalid", message: check.outcome.message };
+      } else if (down || !check.outcome.ok) {
+        const message = down?.message ?? (check.outcome.ok ? "" : check.outcome.message);
+        ready = { ok: false, reason: "QuayUnreachable", message };
+      } else {
+        ready = { ok: true, reason: "Ready", message: "Syncing selected namespaces" };
+      }
+      if (!ready.ok) ctx.events.emit(target, "Warning", ready.reason, ready.message);
     }
     const previousPrefix = (object.status as { organizationPrefix?: string } | undefined)?.organizationPrefix;
     if (previousPrefix && previousPrefix !== prefix) {
@@ -182,6 +206,20 @@ export async function reconcileIntegration(ctx: IntegrationContext, key: string)
       }`,
     });
   }
+  const leftBehind = readLeftBehind(object.status);
+  if (leftBehind.length > 0) {
+    const retained = entry.parsed.ok && entry.parsed.integration.organizationDeletionPolicy === "Retain";
+    degraded.push({
+      reason: "OrganizationsLeftBehind",
+      message: `${leftBehind.length} Quay organization(s) of deleted namespaces left behind (${
+        list(leftBehind.map((e) => `${e.organization}: ${e.lastError}`))
+      }); ${
+        retained
+          ? "organizationDeletionPolicy is Retain, so they are kept"
+          : "their deletion is retried with backoff (status.leftBehindOrganizations)"
+      }`,
+    });
+  }
   if (failed.length > 0) {
     degraded.push({
       reason: "NamespaceSyncFailed",
@@ -209,7 +247,9 @@ export async function reconcileIntegration(ctx: IntegrationContext, key: string)
     repositories,
     ...(prefix ? { organizationPrefix: prefix } : {}),
   });
-  // A failed check is repeated sooner, so a token fixed in Quay (not in the Secret) is seen again.
+  // While Quay is unreachable the next probe is due soon; a failed check is repeated sooner, so a
+  // token fixed in Quay (not in the Secret) is seen again.
+  if (quayDown) return requeueAfter(Math.min(ctx.resyncMs, ctx.probeMs ?? 10_000));
   return requeueAfter(checked?.ok === false ? Math.min(ctx.resyncMs, ctx.recheckMs ?? 60_000) : ctx.resyncMs);
 }
 
@@ -232,12 +272,20 @@ async function checkCredentials(
     ctx.checks.set(key, check);
     return check;
   }
-  const ttl = previous?.outcome.ok ? ctx.resyncMs : Math.min(ctx.resyncMs, ctx.recheckMs ?? 60_000);
-  if (previous && previous.tokenFingerprint === fp && now - previous.at < ttl) return previous;
+  const reach = ctx.integrations.reachability(key);
+  if (reach?.reachable === false && previous?.tokenFingerprint === fp) {
+    // Unreachable: probe only when no call has told anything for a while (a call that just failed
+    // is fresh evidence, and a probe into a stall would hold this status back by its timeout).
+    if (now - reach.at < (ctx.probeMs ?? 10_000)) return previous;
+  } else {
+    const ttl = previous?.outcome.ok ? ctx.resyncMs : Math.min(ctx.resyncMs, ctx.recheckMs ?? 60_000);
+    if (previous && previous.tokenFingerprint === fp && now - previous.at < ttl) return previous;
+  }
   // A namespace pass that Quay answered lately is proof enough: no call of its own.
   const acceptedAt = ctx.integrations.tokenAcceptedAt(key);
   if (
-    acceptedAt !== undefined && now - acceptedAt < ctx.resyncMs && (!previous || previous.at < acceptedAt)
+    reach?.reachable !== false && acceptedAt !== undefined && now - acceptedAt < ctx.resyncMs &&
+    (!previous || previous.at < acceptedAt)
   ) {
     const check = { tokenFingerprint: fp, at: acceptedAt, outcome: { ok: true } as const };
     ctx.checks.set(key, check);

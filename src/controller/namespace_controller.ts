@@ -37,6 +37,8 @@ import { type KnownOrganization, unknownOrganization } from "./quay_plan.ts";
 import { applyQuayChanges, observeOrganization } from "./quay_sync.ts";
 import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";
 import type { NamespaceView } from "./views.ts";
+import { DELETION_FAILING_SINCE_ANNOTATION } from "../names.ts";
+import { collectDelay } from "./left_behind.ts";
 
 /** What the reconcile remembers between passes (the operator owns it; `plan` and the webhook read it). */
 export interface NamespaceMemory {
@@ -121,7 +123,12 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
       known = read.known;
       if (read.called) ctx.tokens.accepted(decision.key);
     } catch (error) {
-      return fail(ctx, ns, { integrationKey: decision.key, organization: decision.organization }, error);
+      return await fail(
+        ctx,
+        ns,
+        { integrationKey: decision.key, organization: decision.organization },
+        error,
+      );
     }
     plan = planNamespace(facts, known);
   } else {
@@ -131,14 +138,14 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
   for (const e of plan.events) ctx.events.emit(e.target, e.type, e.reason, e.message);
   if (plan.requeue.kind === "retry") {
     // Nothing can be done yet (no usable credentials for a deletion): the wait counts against the budget.
-    noteDeletionFailure(ctx, name, plan.requeue.message);
+    await noteDeletionFailure(ctx, ns, facts.deletionFailingSince, plan.requeue.message);
     setOutcome(ctx, name, plan.outcome);
     throw new TransientError(plan.requeue.message, { reason: plan.requeue.reason });
   }
   try {
     await apply(ctx, ns, plan, client, known);
   } catch (error) {
-    return fail(ctx, ns, plan, error);
+    return await fail(ctx, ns, plan, error, facts.deletionFailingSince);
   }
   if (plan.quay.length > 0 && plan.integrationKey) ctx.tokens.accepted(plan.integrationKey);
   if (plan.quay.some((c) => c.kind === "deleteOrganization") && plan.integrationKey && plan.organization) {
@@ -208,6 +215,18 @@ async function apply(
     });
   }
   if (plan.cluster.length > 0 && known) await applyCluster(ctx, ns, plan, known);
+  if (plan.leftBehind && plan.integrationKey) {
+    // Listed before the finalizer goes, so a crash in between cannot forget the organization.
+    const now = ctx.now();
+    await ctx.kube.recordLeftBehind(plan.integrationKey, {
+      organization: plan.leftBehind.organization,
+      namespace: plan.leftBehind.namespace,
+      lastError: plan.leftBehind.error,
+      since: new Date(now).toISOString(),
+      attempts: 0,
+      nextAttemptAt: new Date(now + collectDelay(0, ctx.settings.deletionBudgetMs)).toISOString(),
+    });
+  }
   if (plan.finalizer === "release") await ctx.kube.releaseFinalizer(ns);
 }
 
@@ -236,6 +255,8 @@ async function applyCluster(
       name: change.secret,
       dockerConfig: dockerConfig(change.registryHost, change.robot, token),
       integration: change.integration,
+      rotatedAt: change.rotatedAt,
+      rotationHandled: change.rotationHandled,
     };
     if (change.kind === "updateSecret") {
       await ctx.kube.updateSecret(secret, change.resourceVersion);
@@ -266,24 +287,44 @@ async function applyCluster(
   if (failures.length > 0) throw failures[0];
 }
 
-function noteDeletionFailure(ctx: NamespaceContext, name: string, error: string): void {
-  const since = ctx.memory.deletionFailures.get(name)?.since ?? ctx.now();
-  ctx.memory.deletionFailures.set(name, { since, error });
+/**
+ * Remembers a failed deletion, and the first failure on the Namespace itself (an annotation), so a
+ * restart or a new leader continues the same budget instead of starting another.
+ */
+async function noteDeletionFailure(
+  ctx: NamespaceContext,
+  ns: NamespaceView,
+  failingSince: number | undefined,
+  error: string,
+): Promise<void> {
+  const since = failingSince ?? ctx.memory.deletionFailures.get(ns.name)?.since ?? ctx.now();
+  ctx.memory.deletionFailures.set(ns.name, { since, error });
+  if (ns.annotations[DELETION_FAILING_SINCE_ANNOTATION] !== undefined) return;
+  try {
+    await ctx.kube.markDeletionFailing(ns, since);
+  } catch (markError) {
+    // The memory still holds the budget; the next failed pass writes the mark again.
+    ctx.logger.warn("deletion failure not recorded on the namespace", {
+      namespace: ns.name,
+      error: messageOf(markError),
+    });
+  }
 }
 
 /** Records a failed pass and hands the error to the queue, whose policy decides when to retry. */
-function fail(
+async function fail(
   ctx: NamespaceContext,
   ns: NamespaceView,
   scope: { readonly integrationKey?: string | undefined; readonly organization?: string | undefined },
   error: unknown,
-): never {
+  failingSince?: number,
+): Promise<never> {
   if (isTokenRejected(error) && scope.integrationKey) ctx.tokens.rejected(scope.integrationKey, error);
   // A conflict is routine (someone changed what the plan was made from): the next pass decides again.
   if (retryClassOf(error) === "conflict") throw error;
   const base = { integrationKey: scope.integrationKey, organization: scope.organization };
   if (ns.deleting) {
-    noteDeletionFailure(ctx, ns.name, messageOf(error));
+    await noteDeletionFailure(ctx, ns, failingSince, messageOf(error));
     ctx.events.emit(
       namespaceTarget(ns.name, ns.uid),
       "Warning",

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { ConflictError, QuayApiError, TerminalError } from "../errors.ts";
 import { silentLogger } from "../log.ts";
-import { REPOSITORY_MARKER } from "../names.ts";
+import { DELETION_FAILING_SINCE_ANNOTATION, REPOSITORY_MARKER } from "../names.ts";
 import type { EventTarget, EventType } from "./events.ts";
 import { finalized, FixtureCaches, keyOf, namespaceView, ScriptedKube, ScriptedQuay } from "./fixtures.ts";
 import { type NamespaceContext, namespaceMemory, reconcileNamespace } from "./namespace_controller.ts";
@@ -218,7 +218,11 @@ Deno.test("reconcile: deletion deletes the organization, then releases; a failur
     new QuayApiError("Quay answered 503", { status: 503, route: "DELETE /api/v1/organization/{org}" });
   h.quay.failNext("deleteOrganization", down());
   await assert.rejects(reconcileNamespace(h.ctx, "team"), QuayApiError);
-  assert.deepEqual(h.kube.methods(), [], "the finalizer is kept while the organization stands");
+  assert.deepEqual(
+    h.kube.methods(),
+    ["markDeletionFailing"],
+    "the finalizer is kept while the organization stands",
+  );
   assert.equal(h.ctx.memory.outcomes.get("team")?.state, "Deleting");
 
   // Past the budget: released, and the organization is named for an admin.
@@ -226,7 +230,15 @@ Deno.test("reconcile: deletion deletes the organization, then releases; a failur
   h.quay.calls.length = 0;
   await reconcileNamespace(h.ctx, "team");
   assert.deepEqual(h.quay.calls, [], "no further attempt");
-  assert.deepEqual(h.kube.methods(), ["releaseFinalizer"]);
+  assert.deepEqual(h.kube.methods(), ["markDeletionFailing", "recordLeftBehind", "releaseFinalizer"]);
+  const listed = h.kube.leftBehind.get(keyOf("quay"));
+  assert.deepEqual(listed?.map((e) => [e.organization, e.namespace, e.attempts]), [[
+    "openshift_team",
+    "team",
+    0,
+  ]]);
+  assert.equal(listed?.[0]?.nextAttemptAt, new Date(h.clock.now + 300_000).toISOString());
+  assert.match(listed?.[0]?.lastError ?? "", /503/);
   assert.ok(h.events.some((e) => e.reason === "OrganizationLeftBehind"));
   assert.equal(h.ctx.memory.outcomes.get("team"), undefined);
   assert.equal(h.ctx.memory.deletionFailures.get("team"), undefined);
@@ -242,4 +254,60 @@ Deno.test("reconcile: deletion deletes the organization, then releases; a failur
   assert.ok(again.events.some((e) => e.reason === "OrganizationDeleted"));
   h.caches.close();
   again.caches.close();
+});
+
+Deno.test("reconcile: the first deletion failure is written on the Namespace, and a restarted process keeps that budget", async () => {
+  const deleting = finalized(namespaceView("team", { deleting: true }));
+  const h = harness(
+    new FixtureCaches().integration("quay").namespace(deleting),
+    new ScriptedQuay().seed("openshift_team"),
+  );
+  const down = () =>
+    new QuayApiError("Quay answered 500", { status: 500, route: "DELETE /api/v1/organization/{org}" });
+  h.quay.failNext("deleteOrganization", down());
+  await assert.rejects(reconcileNamespace(h.ctx, "team"), QuayApiError);
+  assert.deepEqual(h.kube.methods(), ["markDeletionFailing"]);
+  assert.equal(h.kube.deletionMarks.get("team"), h.clock.now);
+  const markedAt = h.clock.now;
+
+  // The watch delivers the annotation; a later failure does not move it.
+  const annotated = {
+    ...deleting,
+    annotations: {
+      ...deleting.annotations,
+      [DELETION_FAILING_SINCE_ANNOTATION]: new Date(markedAt).toISOString(),
+    },
+  };
+  h.caches.namespace(annotated);
+  h.clock.now += 60_000;
+  h.quay.failNext("deleteOrganization", down());
+  await assert.rejects(reconcileNamespace(h.ctx, "team"), QuayApiError);
+  assert.deepEqual(h.kube.methods(), ["markDeletionFailing"], "written once");
+
+  // A restart: the memory is empty, the Namespace still says since when. Past the budget counted from
+  // the first failure, the namespace is released without another attempt.
+  h.ctx.memory.deletionFailures.clear();
+  h.clock.now = markedAt + 300_000;
+  h.quay.calls.length = 0;
+  await reconcileNamespace({ ...h.ctx, memory: namespaceMemory() }, "team");
+  assert.deepEqual(h.quay.calls, []);
+  assert.deepEqual(h.kube.methods(), ["markDeletionFailing", "recordLeftBehind", "releaseFinalizer"]);
+  const leftBehind = h.events.find((e) => e.reason === "OrganizationLeftBehind");
+  assert.match(leftBehind?.message ?? "", /after 300 s \(failing since before this process started\)/);
+  h.caches.close();
+});
+
+Deno.test("reconcile: an organization given up on is listed before the finalizer goes; if listing fails, the finalizer stays", async () => {
+  const deleting = finalized(namespaceView("team", {
+    deleting: true,
+    annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(1_000_000 - 300_000).toISOString() },
+  }));
+  const h = harness(new FixtureCaches().integration("quay").namespace(deleting), new ScriptedQuay());
+  h.kube.failNext("recordLeftBehind", new ConflictError("QuayIntegration quay kept changing"));
+  await assert.rejects(reconcileNamespace(h.ctx, "team"), ConflictError);
+  assert.deepEqual(h.kube.methods(), ["recordLeftBehind"], "not released");
+  await reconcileNamespace(h.ctx, "team");
+  assert.deepEqual(h.kube.methods(), ["recordLeftBehind", "recordLeftBehind", "releaseFinalizer"]);
+  assert.equal(h.kube.leftBehind.get(keyOf("quay"))?.length, 1);
+  h.caches.close();
 });

@@ -5,7 +5,7 @@
  * and the robot Secrets and service accounts the integration names. Memory only, no API call: the
  * webhook gathers facts on every Build admission, the reconcile and `quay-bridge plan` on every pass.
  */
-import { robotSecretName } from "../names.ts";
+import { DELETION_FAILING_SINCE_ANNOTATION, robotSecretName } from "../names.ts";
 import type { IntegrationRegistry } from "./integration_registry.ts";
 import type { NamespaceFacts, PlanSettings } from "./namespace_plan.ts";
 import type { ImageStreamView, NamespaceView, SecretView, ServiceAccountView } from "./views.ts";
@@ -27,11 +27,26 @@ export interface NamespaceCaches {
   readonly registry: Pick<IntegrationRegistry, "resolve" | "credentials">;
 }
 
-/** What the caches do not hold: the clock, the tunables and the deletion's failure history. */
+/** What the caches do not hold: the clock, the tunables and this process's memory of a failing deletion. */
 export interface FactsContext {
   readonly now: number;
   readonly settings: PlanSettings;
   readonly deletionFailure?: { readonly since: number; readonly error: string } | undefined;
+}
+
+/**
+ * Since when deleting the organization of `namespace` has failed: the earlier of the Namespace's
+ * annotation (written by the apply, so it outlives restarts and leader changes) and this process's
+ * memory. An unreadable annotation is ignored.
+ */
+export function deletionFailingSince(
+  namespace: NamespaceView | undefined,
+  remembered: number | undefined,
+): number | undefined {
+  const text = namespace?.annotations[DELETION_FAILING_SINCE_ANNOTATION];
+  const annotated = text === undefined ? NaN : Date.parse(text);
+  if (Number.isNaN(annotated)) return remembered;
+  return remembered === undefined ? annotated : Math.min(annotated, remembered);
 }
 
 /** The facts of namespace `name` as the caches hold them now. */
@@ -67,7 +82,7 @@ export function readNamespaceFacts(
     imageStreams,
     secrets,
     serviceAccounts,
-    deletionFailingSince: context.deletionFailure?.since,
+    deletionFailingSince: deletionFailingSince(namespace, context.deletionFailure?.since),
     deletionError: context.deletionFailure?.error,
     now: context.now,
     settings: context.settings,

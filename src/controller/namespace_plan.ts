@@ -19,13 +19,16 @@ import {
   organizationName,
   PROJECT_READY_ANNOTATION,
   robotFullName,
+  robotSecretName,
+  ROTATE_ANNOTATION,
 } from "../names.ts";
 import type { EventTarget, EventType } from "./events.ts";
 import { namespaceTarget } from "./events.ts";
 import type { CredentialsState, Resolution } from "./integration_registry.ts";
 import { type DesiredOrganization, type KnownOrganization, planQuay, type QuayChange } from "./quay_plan.ts";
 import type { ImageStreamView, NamespaceView, SecretView, ServiceAccountView } from "./views.ts";
-import { type ClusterChange, planCluster } from "./cluster_plan.ts";
+import { type ClusterChange, planCluster, secretHolds } from "./cluster_plan.ts";
+import { planRotation, type RotationPlan } from "./rotation_plan.ts";
 
 /** How a namespace stands (status counts, the webhook, `plan`). */
 export interface NamespaceOutcome {
@@ -53,7 +56,10 @@ export interface NamespaceFacts {
   readonly secrets: ReadonlyMap<string, SecretView>;
   /** The configured service accounts in the namespace, by name. */
   readonly serviceAccounts: ReadonlyMap<string, ServiceAccountView>;
-  /** Since when deleting the organization has failed (ms since epoch), if it has. */
+  /**
+   * Since when deleting the organization has failed (ms since epoch), if it has: from the Namespace's
+   * `quay.redhat.com/deletion-failing-since` annotation, so the budget survives restarts.
+   */
   readonly deletionFailingSince?: number | undefined;
   /** The last failure of deleting the organization. */
   readonly deletionError?: string | undefined;
@@ -100,6 +106,11 @@ export interface NamespacePlan {
   /** The integration and organization the changes are for. */
   readonly integrationKey?: string | undefined;
   readonly organization?: string | undefined;
+  /**
+   * An organization given up on at the deletion budget: recorded on the QuayIntegration (for the
+   * collector to retry) before the finalizer is released.
+   */
+  readonly leftBehind?: { readonly organization: string; readonly namespace: string; readonly error: string };
 }
 
 /** The gates' verdict: a complete plan, or a namespace to sync whose plan needs the Quay mirror. */
@@ -148,15 +159,17 @@ export function decideNamespace(facts: NamespaceFacts): Decision {
       } as const;
       if (!holdsFinalizer(ns)) return decided(outcome);
       // It left every selection: stop holding its deletion. The organization, Secrets and links stay
-      // (running workloads may pull with them); nothing in Quay is deleted.
+      // (running workloads may pull with them, and a label change must not destroy images), but not
+      // silently: the robots' credentials stay valid, so the Event is a warning that says so.
       return decided(outcome, {
         finalizer: "release",
         events: [{
           target,
-          type: "Normal",
+          type: "Warning",
           reason: "NamespaceUnmanaged",
-          message: "No QuayIntegration selects this namespace any more; its Quay organization and robot " +
-            "Secrets are left in place",
+          message: "No QuayIntegration selects this namespace any more: its Quay organization, robots and " +
+            "robot Secrets are left in place with valid credentials and are not deleted with the namespace; " +
+            "select it again to manage them, or delete the organization in Quay and the Secrets here",
         }],
       });
     }
@@ -309,18 +322,20 @@ function decideDeletion(facts: NamespaceFacts, ns: NamespaceView): Decision {
   if (!isValidQuayNamespace(organization)) return decided(undefined, { ...scope, finalizer: "release" });
   const since = facts.deletionFailingSince;
   if (since !== undefined && facts.now - since >= facts.settings.deletionBudgetMs) {
+    const error = facts.deletionError ?? "failing since before this process started";
     return decided(undefined, {
       ...scope,
       finalizer: "release",
+      leftBehind: { organization, namespace: ns.name, error },
       events: [{
         target,
         type: "Warning",
         reason: "OrganizationLeftBehind",
-        message: `Gave up deleting Quay organization ${organization} after ${
-          Math.round((facts.now - since) / 1000)
-        } s (${
-          facts.deletionError ?? "no usable credentials"
-        }); delete it in Quay by hand. The namespace is released.`,
+        message:
+          `Gave up deleting Quay organization ${organization} after ${
+            Math.round((facts.now - since) / 1000)
+          } s (${error}); the namespace is released. The organization is listed in QuayIntegration ` +
+          `${integration.name} status.leftBehindOrganizations and deleted later, with backoff.`,
       }],
     });
   }
@@ -380,17 +395,57 @@ export function planNamespace(facts: NamespaceFacts, known: KnownOrganization | 
   if (!known) throw new Error("A namespace to sync is planned with its Quay mirror");
   const { integration, organization } = decision;
   const desired = desiredOrganization(integration, organization, facts.imageStreams);
-  const quay = planQuay(desired, known);
-  const cluster = planCluster(integration, organization, known, facts);
+  const rotation = rotationOf(facts, integration, desired, known);
+  const planned = planQuay(desired, known);
+  // Rotations right after the robots are in place (the order `quay_sync.ts` applies them in).
+  const first = planned.filter((c) => c.kind === "createOrganization" || c.kind === "createRobot");
+  const quay: QuayChange[] = [
+    ...first,
+    ...rotation.rotations.map(({ robot, reason }) => ({ kind: "rotateRobot" as const, robot, reason })),
+    ...planned.slice(first.length),
+  ];
+  const cluster = planCluster(integration, organization, known, facts, {
+    rotating: new Set(rotation.rotations.map((r) => r.robot.shortName)),
+    requested: facts.namespace?.annotations[ROTATE_ANNOTATION],
+    stamp: integration.credentialRotation !== undefined,
+    now: facts.now,
+  });
   const age = facts.now - known.observedAt;
+  const untilResync = facts.settings.resyncMs - age;
+  const untilDue = rotation.nextDueAt === undefined ? Infinity : rotation.nextDueAt - facts.now;
   return {
     outcome: { ...decision.outcome, repositories: desired.repositories.size },
     finalizer: decision.finalizer,
     quay,
     cluster,
     events: decision.events,
-    requeue: { kind: "after", ms: Math.max(1_000, facts.settings.resyncMs - age) },
+    requeue: { kind: "after", ms: Math.max(1_000, Math.min(untilResync, untilDue)) },
     integrationKey: decision.key,
     organization,
   };
+}
+
+/** Which robots' tokens rotate in this pass (`rotation_plan.ts`), from the Secrets and the mirror. */
+function rotationOf(
+  facts: NamespaceFacts,
+  integration: Integration,
+  desired: DesiredOrganization,
+  known: KnownOrganization,
+): RotationPlan {
+  const name = facts.namespace?.name ?? "";
+  return planRotation(
+    {
+      namespace: name,
+      requested: facts.namespace?.annotations[ROTATE_ANNOTATION],
+      intervalMs: integration.credentialRotation?.intervalMs,
+      resyncMs: facts.settings.resyncMs,
+      now: facts.now,
+    },
+    desired.robots.map((robot) => {
+      const secret = facts.secrets.get(robotSecretName(robot.shortName, integration.clusterId));
+      const inSync = known.robots.has(robot.shortName) &&
+        secretHolds(secret, integration.registryHost, robot.fullName, known.robots.get(robot.shortName));
+      return { robot, secret, inSync };
+    }),
+  );
 }

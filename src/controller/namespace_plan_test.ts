@@ -8,7 +8,13 @@ import { finalized, FixtureCaches, namespaceView } from "./fixtures.ts";
 import { readNamespaceFacts } from "./namespace_facts.ts";
 import { dockerConfig } from "./cluster_plan.ts";
 import { type NamespacePlan, planNamespace } from "./namespace_plan.ts";
-import { REPOSITORY_MARKER } from "../names.ts";
+import {
+  DELETION_FAILING_SINCE_ANNOTATION,
+  REPOSITORY_MARKER,
+  ROTATE_ANNOTATION,
+  ROTATED_AT_ANNOTATION,
+  ROTATION_HANDLED_ANNOTATION,
+} from "../names.ts";
 import { type KnownOrganization, unknownOrganization } from "./quay_plan.ts";
 
 const SETTINGS = { resyncMs: 600_000, deletionBudgetMs: 300_000 };
@@ -28,14 +34,21 @@ function syncedMirror(repositories: Record<string, string> = {}): KnownOrganizat
   return known;
 }
 
-/** Secrets and links that match {@linkcode syncedMirror}. */
-function syncedCluster(c: FixtureCaches): FixtureCaches {
+/** Secrets and links that match {@linkcode syncedMirror}, the Secrets annotated as given. */
+function syncedCluster(c: FixtureCaches, annotations: Record<string, string> = {}): FixtureCaches {
   c.accounts("team", ["builder", "default", "deployer"], ["openshift"]);
   for (const sa of ["builder", "default", "deployer"]) {
-    c.secret("team", `${sa}-quay-openshift`, dockerConfig("quay.example.com", `${ORG}+${sa}`, `tok-${sa}`));
+    const config = dockerConfig("quay.example.com", `${ORG}+${sa}`, `tok-${sa}`);
+    c.secret("team", `${sa}-quay-openshift`, config, "kubernetes.io/dockerconfigjson", annotations);
   }
   return c;
 }
+
+const HOUR = 3_600_000;
+/** `credentials-rotated-at` of a token issued `ago` ms before NOW. */
+const issued = (ago: number) => ({ [ROTATED_AT_ANNOTATION]: new Date(NOW - ago).toISOString() });
+const ROTATE_ALL = ["rotateRobot:builder", "rotateRobot:default", "rotateRobot:deployer"];
+const UPDATE_ALL = ["builder", "default", "deployer"].map((sa) => `updateSecret:${sa}-quay-openshift`);
 
 interface Row {
   readonly name: string;
@@ -213,6 +226,80 @@ const ROWS: Row[] = [
     expect: { state: "Ready", cluster: ["updateSecret:builder-quay-openshift"] },
   },
   {
+    name:
+      "rotation requested by a namespace annotation: every robot's token regenerated, its Secret rewritten",
+    caches: (c) =>
+      syncedCluster(
+        c.namespace(finalized(namespaceView("team", {
+          annotations: { ...team.annotations, [ROTATE_ANNOTATION]: "1" },
+        }))).integration("quay"),
+      ),
+    known: syncedMirror(),
+    expect: { state: "Ready", quay: ROTATE_ALL, cluster: UPDATE_ALL, requeue: "after" },
+  },
+  {
+    name: "a rotation request the Secrets already answer: nothing to do",
+    caches: (c) =>
+      syncedCluster(
+        c.namespace(finalized(namespaceView("team", {
+          annotations: { ...team.annotations, [ROTATE_ANNOTATION]: "1" },
+        }))).integration("quay"),
+        { ...issued(HOUR), [ROTATION_HANDLED_ANNOTATION]: "1" },
+      ),
+    known: syncedMirror(),
+    expect: { state: "Ready", quay: [], cluster: [] },
+  },
+  {
+    name: "a rotation request whose Secret write is pending: the new token is written, not regenerated again",
+    caches: (c) =>
+      syncedCluster(
+        c.namespace(finalized(namespaceView("team", {
+          annotations: { ...team.annotations, [ROTATE_ANNOTATION]: "1" },
+        }))).integration("quay"),
+      ).secret("team", "builder-quay-openshift", "c3RhbGU="),
+    known: syncedMirror(),
+    expect: {
+      state: "Ready",
+      quay: ["rotateRobot:default", "rotateRobot:deployer"],
+      cluster: UPDATE_ALL,
+    },
+  },
+  {
+    name: "interval 1h, tokens 10 min old: not due, nothing to do",
+    caches: (c) =>
+      syncedCluster(
+        c.namespace(finalized(team)).integration("quay", { credentialRotation: { interval: "1h" } }),
+        issued(HOUR / 6),
+      ),
+    known: syncedMirror(),
+    expect: { state: "Ready", quay: [], cluster: [], requeue: "after" },
+  },
+  {
+    name: "interval 1h, tokens 1h old: due, all rotated",
+    caches: (c) =>
+      syncedCluster(
+        c.namespace(finalized(team)).integration("quay", { credentialRotation: { interval: "1h" } }),
+        issued(HOUR),
+      ),
+    known: syncedMirror(),
+    expect: { state: "Ready", quay: ROTATE_ALL, cluster: UPDATE_ALL },
+  },
+  {
+    name: "interval set, Secrets without the stamp: stamped now, not rotated",
+    caches: (c) =>
+      syncedCluster(
+        c.namespace(finalized(team)).integration("quay", { credentialRotation: { interval: "1h" } }),
+      ),
+    known: syncedMirror(),
+    expect: { state: "Ready", quay: [], cluster: UPDATE_ALL },
+  },
+  {
+    name: "no interval, old tokens: never rotated on a schedule",
+    caches: (c) => syncedCluster(c.namespace(finalized(team)).integration("quay"), issued(1000 * HOUR)),
+    known: syncedMirror(),
+    expect: { state: "Ready", quay: [], cluster: [] },
+  },
+  {
     name: "an ImageStream name Quay refuses: an Event, no repository",
     caches: (c) =>
       syncedCluster(c.namespace(finalized(team)).integration("quay")).imageStream("team", "-bad"),
@@ -261,6 +348,43 @@ const ROWS: Row[] = [
     caches: (c) => c.namespace(finalized(namespaceView("team", { deleting: true }))).integration("quay"),
     deletionFailure: { since: NOW - 300_000, error: "Quay answered 500" },
     expect: { state: undefined, finalizer: "release", quay: [], events: ["OrganizationLeftBehind"] },
+  },
+  {
+    name: "deleting, failing since before a restart (the Namespace's annotation) past the budget: released",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", {
+        deleting: true,
+        annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(NOW - 300_000).toISOString() },
+      }))).integration("quay"),
+    expect: { state: undefined, finalizer: "release", quay: [], events: ["OrganizationLeftBehind"] },
+  },
+  {
+    name: "deleting, the annotation is earlier than this process's memory: the annotation's budget counts",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", {
+        deleting: true,
+        annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(NOW - 400_000).toISOString() },
+      }))).integration("quay"),
+    deletionFailure: { since: NOW - 10_000, error: "Quay answered 500" },
+    expect: { state: undefined, finalizer: "release", quay: [], events: ["OrganizationLeftBehind"] },
+  },
+  {
+    name: "deleting, annotated failing within the budget: the organization is deleted again",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", {
+        deleting: true,
+        annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(NOW - 60_000).toISOString() },
+      }))).integration("quay"),
+    expect: { state: "Deleting", finalizer: "release", quay: ["deleteOrganization"] },
+  },
+  {
+    name: "deleting, an unreadable failing-since annotation is ignored",
+    caches: (c) =>
+      c.namespace(finalized(namespaceView("team", {
+        deleting: true,
+        annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: "yesterday" },
+      }))).integration("quay"),
+    expect: { state: "Deleting", finalizer: "release", quay: ["deleteOrganization"] },
   },
   {
     name: "deleting, no longer selected: released without touching Quay",
@@ -325,5 +449,64 @@ Deno.test("planner: a synced namespace is looked at again when its mirror reache
   known.observedAt = NOW - 100_000;
   const plan = planNamespace(readNamespaceFacts(caches, "team", { now: NOW, settings: SETTINGS }), known);
   assert.deepEqual(plan.requeue, { kind: "after", ms: 500_000 });
+  caches.close();
+});
+
+Deno.test("planner: a rotated Secret records the new token's time and the request it answers; the rest keep theirs", () => {
+  const ns = namespaceView("team", { annotations: { ...team.annotations, [ROTATE_ANNOTATION]: "r2" } });
+  const caches = syncedCluster(
+    new FixtureCaches().namespace(finalized(ns)).integration("quay", {
+      credentialRotation: { interval: "1h" },
+    }),
+    { ...issued(HOUR / 6), [ROTATION_HANDLED_ANNOTATION]: "r2" },
+  );
+  caches.secret(
+    "team",
+    "builder-quay-openshift",
+    dockerConfig("quay.example.com", `${ORG}+builder`, "tok-builder"),
+    "kubernetes.io/dockerconfigjson",
+    { ...issued(HOUR / 6), [ROTATION_HANDLED_ANNOTATION]: "r1" },
+  );
+  const settings = { ...SETTINGS, resyncMs: 10 * HOUR };
+  const plan = planNamespace(readNamespaceFacts(caches, "team", { now: NOW, settings }), syncedMirror());
+  assert.deepEqual(plan.quay.map(quayStep), ["rotateRobot:builder"]);
+  assert.deepEqual(
+    plan.cluster.map((c) =>
+      c.kind === "linkSecret" ? c.kind : [c.secret, c.token, c.rotatedAt, c.rotationHandled]
+    ),
+    [
+      ["builder-quay-openshift", undefined, new Date(NOW).toISOString().replace(".000Z", "Z"), "r2"],
+    ],
+  );
+  // The others fall due 44 to 50 minutes from now: the namespace is looked at again then, before the resync.
+  assert.equal(plan.requeue.kind, "after");
+  const ms = plan.requeue.kind === "after" ? plan.requeue.ms : 0;
+  assert.ok(ms >= 0.9 * HOUR - HOUR / 6 && ms < HOUR - HOUR / 6, `requeue in ${ms} ms`);
+  caches.close();
+});
+
+Deno.test("planner: an organization given up on at the budget is handed to the collector", () => {
+  const caches = new FixtureCaches().namespace(finalized(namespaceView("team", { deleting: true })))
+    .integration("quay");
+  const facts = readNamespaceFacts(caches, "team", {
+    now: NOW,
+    settings: SETTINGS,
+    deletionFailure: { since: NOW - 300_000, error: "Quay answered 500" },
+  });
+  const plan = planNamespace(facts, undefined);
+  assert.deepEqual(plan.leftBehind, { organization: ORG, namespace: "team", error: "Quay answered 500" });
+  assert.match(plan.events[0]?.message ?? "", /status\.leftBehindOrganizations and deleted later/);
+  caches.close();
+});
+
+Deno.test("planner: a namespace that loses selection revokes nothing, and says so in a warning", () => {
+  const caches = new FixtureCaches().namespace(finalized(team)).integration("quay", {
+    denylistNamespaces: ["team"],
+  });
+  const plan = planNamespace(readNamespaceFacts(caches, "team", { now: NOW, settings: SETTINGS }), undefined);
+  assert.equal(plan.leftBehind, undefined, "not collected: it may be selected again");
+  assert.deepEqual(plan.quay, []);
+  assert.equal(plan.events[0]?.type, "Warning");
+  assert.match(plan.events[0]?.message ?? "", /left in place with valid credentials/);
   caches.close();
 });

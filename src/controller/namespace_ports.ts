@@ -11,9 +11,18 @@
 import { ConflictError, KubeApiError, TerminalError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { NAMESPACES, SECRETS, SERVICE_ACCOUNTS } from "../kube/resources.ts";
-import { FINALIZER, LEGACY_FINALIZER, MANAGED_BY, MANAGED_BY_LABEL } from "../names.ts";
+import {
+  DELETION_FAILING_SINCE_ANNOTATION,
+  FINALIZER,
+  LEGACY_FINALIZER,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  ROTATED_AT_ANNOTATION,
+  ROTATION_HANDLED_ANNOTATION,
+} from "../names.ts";
 import type { QuayClient } from "../quay/client.ts";
 import type { NamespaceView, ServiceAccountView } from "./views.ts";
+import { kubeLeftBehindStore, type LeftBehindOrganization } from "./left_behind.ts";
 
 /** The Quay calls a namespace reconcile makes. */
 export type QuayPort = Pick<
@@ -24,6 +33,7 @@ export type QuayPort = Pick<
   | "listRobots"
   | "getRobot"
   | "createRobot"
+  | "regenerateRobotToken"
   | "listPrototypes"
   | "createPrototype"
   | "updatePrototype"
@@ -41,6 +51,10 @@ export interface RobotSecret {
   readonly dockerConfig: string;
   /** The QuayIntegration it belongs to (an annotation). */
   readonly integration: string;
+  /** When its token was issued (RFC 3339, an annotation rotation counts from). */
+  readonly rotatedAt: string;
+  /** The namespace's rotation request its token answers (an annotation), if any. */
+  readonly rotationHandled?: string | undefined;
 }
 
 /** The Kubernetes writes a namespace reconcile makes. */
@@ -49,6 +63,16 @@ export interface NamespaceKubePort {
   addFinalizer(ns: NamespaceView): Promise<void>;
   /** Removes our finalizer and the predecessor's. */
   releaseFinalizer(ns: NamespaceView): Promise<void>;
+  /**
+   * Records on the deleting Namespace since when (ms since epoch) deleting its organization fails
+   * (annotation `quay.redhat.com/deletion-failing-since`), so the budget outlives this process.
+   */
+  markDeletionFailing(ns: NamespaceView, since: number): Promise<void>;
+  /**
+   * Lists an organization given up on in the QuayIntegration's `status.leftBehindOrganizations`
+   * (replacing an entry of the same organization), for the collector to retry.
+   */
+  recordLeftBehind(integrationKey: string, entry: LeftBehindOrganization): Promise<void>;
   /**
    * Creates the Secret. One of that name without our label (the predecessor's) is adopted when it
    * has the dockerconfigjson type: `"adopted"`. Any other type is a terminal `SecretConflict`.
@@ -68,7 +92,13 @@ function secretObject(secret: RobotSecret, resourceVersion?: string) {
       name: secret.name,
       namespace: secret.namespace,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY },
-      annotations: { "quay.redhat.com/integration": secret.integration },
+      annotations: {
+        "quay.redhat.com/integration": secret.integration,
+        [ROTATED_AT_ANNOTATION]: secret.rotatedAt,
+        ...(secret.rotationHandled === undefined
+          ? {}
+          : { [ROTATION_HANDLED_ANNOTATION]: secret.rotationHandled }),
+      },
       ...(resourceVersion ? { resourceVersion } : {}),
     },
     type: "kubernetes.io/dockerconfigjson",
@@ -93,6 +123,7 @@ async function patchTested(what: string, run: () => Promise<unknown>): Promise<v
 
 /** The {@linkcode NamespaceKubePort} over the Kubernetes API. */
 export function kubeNamespacePort(kube: KubeClient): NamespaceKubePort {
+  const leftBehind = kubeLeftBehindStore(kube);
   return {
     async addFinalizer(ns) {
       const wanted = [...ns.finalizers.filter((f) => f !== LEGACY_FINALIZER && f !== FINALIZER), FINALIZER];
@@ -125,6 +156,20 @@ export function kubeNamespacePort(kube: KubeClient): NamespaceKubePort {
         `Namespace ${ns.name}`,
         () => kube.patch(NAMESPACES, ns.name, ops, { patchType: "json" }),
       );
+    },
+
+    async markDeletionFailing(ns, since) {
+      // A merge patch of one annotation: nothing else on the Namespace can be overwritten by it.
+      await kube.patch(NAMESPACES, ns.name, {
+        metadata: { annotations: { [DELETION_FAILING_SINCE_ANNOTATION]: new Date(since).toISOString() } },
+      }, { patchType: "merge" });
+    },
+
+    async recordLeftBehind(integrationKey, entry) {
+      await leftBehind.update(integrationKey, (list) => [
+        ...list.filter((e) => e.organization !== entry.organization),
+        entry,
+      ]);
     },
 
     async createSecret(secret) {

@@ -8,6 +8,7 @@
  */
 import type { QuayRole } from "../integration_spec.ts";
 import { REPOSITORY_MARKER } from "../names.ts";
+import type { RotationReason } from "./rotation_plan.ts";
 
 /** One robot the namespace needs. */
 export interface DesiredRobot {
@@ -57,6 +58,8 @@ export function unknownOrganization(): KnownOrganization {
 export type QuayChange =
   | { readonly kind: "createOrganization"; readonly organization: string }
   | { readonly kind: "createRobot"; readonly robot: DesiredRobot }
+  /** Regenerates the robot's token (`rotation_plan.ts` decides; never from {@linkcode planQuay}). */
+  | { readonly kind: "rotateRobot"; readonly robot: DesiredRobot; readonly reason: RotationReason }
   | { readonly kind: "createPrototype"; readonly robot: DesiredRobot }
   | { readonly kind: "updatePrototype"; readonly robot: DesiredRobot; readonly id: string }
   | { readonly kind: "grantRepository"; readonly repository: string; readonly robot: DesiredRobot }

@@ -75,6 +75,7 @@ export interface ApplyQuayOptions {
 const STEPS: readonly (readonly QuayChange["kind"][])[] = [
   ["createOrganization"],
   ["createRobot"],
+  ["rotateRobot"],
   ["createPrototype", "updatePrototype"],
   ["grantRepository"],
   ["createRepository", "deleteRepository"],
@@ -126,6 +127,19 @@ async function apply(
         `Robot of service account ${change.robot.shortName} in ${options.namespace} (quay-bridge)`,
       );
       known.robots.set(change.robot.shortName, robot.token);
+      return true;
+    }
+    case "rotateRobot": {
+      try {
+        const robot = await client.regenerateRobotToken(org, change.robot.shortName);
+        if (robot.token === undefined) throw new Error("Quay returned no token");
+        // The mirror learns the new token at once: the Secret is written with it, never the old one.
+        known.robots.set(change.robot.shortName, robot.token);
+      } catch (error) {
+        // Quay may have regenerated it before the answer was lost: read the token afresh next pass.
+        known.robots.set(change.robot.shortName, undefined);
+        throw error;
+      }
       return true;
     }
     case "createPrototype": {

@@ -10,7 +10,7 @@ import {
   QUAY_INTEGRATIONS,
   type ResourceType,
 } from "../kube/resources.ts";
-import { PROJECT_READY_ANNOTATION } from "../names.ts";
+import { PROJECT_READY_ANNOTATION, ROTATE_ANNOTATION } from "../names.ts";
 import { ChangeFeed, type Controller } from "./controller.ts";
 import { integrationKey } from "./integration_registry.ts";
 import type { BuildView, ImageStreamView, NamespaceView, SecretView, ServiceAccountView } from "./views.ts";
@@ -99,8 +99,9 @@ export function subscribe(feeds: CacheFeeds, to: Triggered): void {
 }
 
 /** True when nothing the planner reads from the namespace changed. */
-function sameNamespaceFacts(a: NamespaceView, b: NamespaceView): boolean {
+export function sameNamespaceFacts(a: NamespaceView, b: NamespaceView): boolean {
   return a.deleting === b.deleting && JSON.stringify(a.finalizers) === JSON.stringify(b.finalizers) &&
     JSON.stringify(a.labels) === JSON.stringify(b.labels) &&
-    a.annotations[PROJECT_READY_ANNOTATION] === b.annotations[PROJECT_READY_ANNOTATION];
+    a.annotations[PROJECT_READY_ANNOTATION] === b.annotations[PROJECT_READY_ANNOTATION] &&
+    a.annotations[ROTATE_ANNOTATION] === b.annotations[ROTATE_ANNOTATION];
 }

@@ -10,6 +10,8 @@ import {
   IMPORTED_ANNOTATION,
   MANAGED_ANNOTATION,
   readBridgeAnnotation,
+  ROTATED_AT_ANNOTATION,
+  ROTATION_HANDLED_ANNOTATION,
 } from "../names.ts";
 
 /** A Namespace as the operator sees it. */
@@ -40,6 +42,8 @@ export interface SecretView {
   /** Base64 `.dockerconfigjson`. */
   readonly dockerConfig: string | undefined;
   readonly labels: Readonly<Record<string, string>>;
+  /** Only the rotation annotations (`names.ts`): the rest is never read. */
+  readonly annotations: Readonly<Record<string, string>>;
 }
 
 /** A ServiceAccount's links. */
@@ -108,7 +112,17 @@ export function projectSecret(object: KubeObject): SecretView {
     type: typeof object.type === "string" ? object.type : "",
     dockerConfig: data[".dockerconfigjson"],
     labels: m.labels ?? {},
+    annotations: rotationAnnotations(m.annotations ?? {}),
   };
+}
+
+function rotationAnnotations(annotations: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of [ROTATED_AT_ANNOTATION, ROTATION_HANDLED_ANNOTATION]) {
+    const value = annotations[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
 }
 
 function names(list: unknown): string[] {

@@ -135,24 +135,40 @@ export class Metrics {
     LATENCY_BUCKETS,
   );
   readonly isLeader = new Gauge("quay_bridge_leader", "1 while this replica leads.");
+  readonly notificationDeliveries = new Counter(
+    "quay_bridge_notification_deliveries_total",
+    "Quay push notifications received, by result (queued, ignored, unauthorized, invalid, too_large, throttled, not_found, error).",
+  );
   readonly quayReachable: Gauge;
   readonly managedNamespaces: Gauge;
+  readonly credentialAge: Gauge;
+  readonly leftBehindOrganizations: Gauge;
   readonly #started = Date.now() / 1000;
 
   /**
    * `collectors` compute gauges at scrape time from the operator's state, so they can never go
-   * stale: per-integration Quay reachability and namespaces by sync state.
+   * stale: per-integration Quay reachability, namespaces by sync state and credential age.
    */
   constructor(collectors: MetricsCollectors = {}) {
     this.quayReachable = new Gauge(
       "quay_bridge_quay_reachable",
-      "1 when the integration's Quay answered the last check, 0 when it did not.",
+      "1 when the integration's Quay answered its last call, 0 when it did not (no answer or 5xx).",
       collectors.quayReachable,
     );
     this.managedNamespaces = new Gauge(
       "quay_bridge_managed_namespaces",
       "Namespaces by sync state.",
       collectors.namespaces,
+    );
+    this.credentialAge = new Gauge(
+      "quay_bridge_credential_age_seconds",
+      "Age of the oldest robot token in each namespace's Secrets (since its credentials-rotated-at).",
+      collectors.credentialAge,
+    );
+    this.leftBehindOrganizations = new Gauge(
+      "quay_bridge_organizations_left_behind",
+      "Quay organizations of deleted namespaces whose deletion is still being retried, by QuayIntegration.",
+      collectors.leftBehind,
     );
   }
 
@@ -179,8 +195,11 @@ export class Metrics {
       this.admissions,
       this.admissionLatency,
       this.isLeader,
+      this.notificationDeliveries,
       this.quayReachable,
       this.managedNamespaces,
+      this.credentialAge,
+      this.leftBehindOrganizations,
     ];
     const mem = Deno.memoryUsage();
     const process = [
@@ -202,6 +221,8 @@ export class Metrics {
 export interface MetricsCollectors {
   quayReachable?: () => Iterable<[Labels, number]>;
   namespaces?: () => Iterable<[Labels, number]>;
+  credentialAge?: () => Iterable<[Labels, number]>;
+  leftBehind?: () => Iterable<[Labels, number]>;
 }
 
 /** Content type of the exposition. */

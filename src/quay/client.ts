@@ -38,6 +38,30 @@ export interface QuayRepository {
   readonly description?: string | null;
 }
 
+/** A repository notification as Quay lists it. */
+export interface QuayNotification {
+  readonly uuid: string;
+  readonly title: string | null;
+  readonly event: string;
+  readonly method: string;
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly event_config: Readonly<Record<string, unknown>>;
+  /** Failed deliveries in a row; Quay stops delivering at 3. */
+  readonly number_of_failures: number;
+}
+
+/** What {@linkcode QuayClient.createRepositoryNotification} sends. */
+export interface NewQuayNotification {
+  /** e.g. `repo_push`. */
+  readonly event: string;
+  /** e.g. `webhook`. */
+  readonly method: string;
+  /** For `webhook`: `{ url }`. */
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly eventConfig?: Readonly<Record<string, unknown>>;
+  readonly title?: string;
+}
+
 /** The authenticated user. */
 export interface QuayUser {
   readonly username: string;
@@ -114,6 +138,22 @@ function parseRetryAfter(value: string | null): number | undefined {
 }
 
 const enc = encodeURIComponent;
+
+/** `true` once the call succeeded; `false` for Quay's 400 "No repository notification found". */
+async function noneFoundAsFalse(call: Promise<unknown>): Promise<boolean> {
+  try {
+    await call;
+    return true;
+  } catch (error) {
+    if (
+      error instanceof QuayApiError && error.status === 400 &&
+      /no repository notification found/i.test(error.message)
+    ) {
+      return false;
+    }
+    throw error;
+  }
+}
 
 /** A Quay API client for one Quay instance and token. */
 export class QuayClient {
@@ -225,6 +265,19 @@ export class QuayClient {
     return r.body as QuayRobot;
   }
 
+  /**
+   * `POST /organization/{org}/robots/{short}/regenerate`: a new token for the robot, returned with it.
+   * Quay invalidates the old token at once. An unknown robot or organization is a 400.
+   */
+  async regenerateRobotToken(org: string, shortName: string): Promise<QuayRobot> {
+    const r = await this.#call({
+      method: "POST",
+      path: `/api/v1/organization/${enc(org)}/robots/${enc(shortName)}/regenerate`,
+      route: "POST /api/v1/organization/{org}/robots/{robot}/regenerate",
+    });
+    return r.body as QuayRobot;
+  }
+
   /** `GET /organization/{org}/prototypes`; `undefined` when the organization does not exist. */
   async listPrototypes(org: string): Promise<QuayPrototype[] | undefined> {
     const r = await this.#call({
@@ -311,6 +364,63 @@ export class QuayClient {
       route: "PUT /api/v1/repository/{org}/{repo}/permissions/user/{user}",
       body: { role },
     });
+  }
+
+  // ---- repository notifications (src/notifications/) -------------------------------------------
+
+  /**
+   * `GET /repository/{org}/{repo}/notification/`. Quay answers an empty list (not 404) for a
+   * repository that does not exist.
+   */
+  async listRepositoryNotifications(org: string, repo: string): Promise<QuayNotification[]> {
+    const r = await this.#call({
+      method: "GET",
+      path: `/api/v1/repository/${enc(org)}/${enc(repo)}/notification/`,
+      route: "GET /api/v1/repository/{org}/{repo}/notification/",
+    });
+    return (r.body as { notifications?: QuayNotification[] }).notifications ?? [];
+  }
+
+  /** `POST /repository/{org}/{repo}/notification/`: the created notification (with its uuid). */
+  async createRepositoryNotification(
+    org: string,
+    repo: string,
+    spec: NewQuayNotification,
+  ): Promise<QuayNotification> {
+    const r = await this.#call({
+      method: "POST",
+      path: `/api/v1/repository/${enc(org)}/${enc(repo)}/notification/`,
+      route: "POST /api/v1/repository/{org}/{repo}/notification/",
+      body: {
+        event: spec.event,
+        method: spec.method,
+        config: spec.config,
+        eventConfig: spec.eventConfig ?? {},
+        ...(spec.title === undefined ? {} : { title: spec.title }),
+      },
+    });
+    return r.body as QuayNotification;
+  }
+
+  /** `DELETE /repository/{org}/{repo}/notification/{uuid}`; `false` when there was none (Quay answers 400). */
+  async deleteRepositoryNotification(org: string, repo: string, uuid: string): Promise<boolean> {
+    return await noneFoundAsFalse(this.#call({
+      method: "DELETE",
+      path: `/api/v1/repository/${enc(org)}/${enc(repo)}/notification/${enc(uuid)}`,
+      route: "DELETE /api/v1/repository/{org}/{repo}/notification/{uuid}",
+    }));
+  }
+
+  /**
+   * `POST /repository/{org}/{repo}/notification/{uuid}`: resets the failure count. Quay stops
+   * delivering a notification after 3 failed deliveries until this is called.
+   */
+  async resetRepositoryNotificationFailures(org: string, repo: string, uuid: string): Promise<boolean> {
+    return await noneFoundAsFalse(this.#call({
+      method: "POST",
+      path: `/api/v1/repository/${enc(org)}/${enc(repo)}/notification/${enc(uuid)}`,
+      route: "POST /api/v1/repository/{org}/{repo}/notification/{uuid}",
+    }));
   }
 
   #error(

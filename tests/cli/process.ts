@@ -81,10 +81,19 @@ export function startOperatorProcess(args: string[], env: Record<string, string>
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  // Below Linux's ephemeral range (32768-60999): a port the kernel hands out for `port: 0` is also
+  // what it picks for outgoing connections, so between this probe and the operator's listen another
+  // test's client could take it (seen as "the port is already in use" under --parallel).
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch {
+      // taken: try another
+    }
+  }
+  throw new Error("no free port below the ephemeral range");
 }
 
 /**

@@ -189,6 +189,24 @@ const probes: Probe[] = [
       ),
   },
   {
+    name: "a credential rotation interval: a duration is accepted, anything else refused by the schema",
+    run: async (api) => {
+      const good = await api.call(
+        "POST",
+        QI,
+        quayIntegration("rotating", { credentialRotation: { interval: "720h" } }),
+      );
+      const words = await api.call(
+        "POST",
+        QI,
+        quayIntegration("rot-words", { credentialRotation: { interval: "30 days" } }),
+      );
+      const none = await api.call("POST", QI, quayIntegration("rot-none", { credentialRotation: {} }));
+      assert.deepEqual([good.status, words.status, none.status], [201, 422, 422]);
+      return [outcome(good), outcome(words), outcome(none), good.body?.spec?.credentialRotation];
+    },
+  },
+  {
     name: "defaults applied to a custom resource",
     run: async (api) => {
       const created = await api.ok("POST", QI, quayIntegration("defaults"));

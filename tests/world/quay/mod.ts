@@ -26,6 +26,12 @@ import { apiErrorResponse, type ApiHandler, apiRoutes } from "./api.ts";
 import { FaultPlan, type QuayFaults } from "./faults.ts";
 import { startFront } from "./front.ts";
 import { ApiProblem, htmlResponse, jsonResponse, requiresAuthentication } from "./http_util.ts";
+import {
+  type NotificationDeliveryOptions,
+  type NotificationHub,
+  notificationHub,
+  notificationRoutes,
+} from "./notifications.ts";
 import { registryErrorToResponse, type RegistryHandler, registryRoutes } from "./registry.ts";
 import { type Area, areaOf, type RouteDef, Router } from "./router.ts";
 import { ALL_SCOPES, type QuayScope, QuayState } from "./state.ts";
@@ -63,6 +69,8 @@ export interface QuayWorldOptions {
   port?: number;
   /** More DNS names in the serving certificate (a name only a proxy resolves, in the proxy tests). */
   dnsNames?: readonly string[];
+  /** Delivery of repository notifications (`notifications.ts`). */
+  notifications?: NotificationDeliveryOptions;
 }
 
 /** A running Quay world. */
@@ -91,6 +99,8 @@ export interface QuayWorld {
   resetCalls(): void;
   /** Every `"METHOD template"` this world serves. */
   routes(): string[];
+  /** Repository notifications: stored per repository, queued on push, delivered by a worker. */
+  readonly notifications: NotificationHub;
   /** Stops everything; nothing is left running. */
   close(): Promise<void>;
 }
@@ -153,6 +163,7 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
   });
   state.ensureUser("quayadmin", { superuser: true });
   const adminToken = state.issueToken("quayadmin", ALL_SCOPES);
+  const notifications = notificationHub(state, options.notifications);
 
   const ca = await createCertificateAuthority({ commonName: "quay-world-ca" });
   const serving = await issueServingCertificate(ca, {
@@ -163,6 +174,11 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
 
   const routes: RouteDef<Handler>[] = [
     ...apiRoutes({ repositoryPageSize: Math.max(1, options.repositoryPageSize ?? 100) }).map((r) => ({
+      method: r.method,
+      template: r.template,
+      handler: { area: "api" as const, fn: r.handler },
+    })),
+    ...notificationRoutes().map((r) => ({
       method: r.method,
       template: r.template,
       handler: { area: "api" as const, fn: r.handler },
@@ -366,12 +382,14 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
     calls: () => Object.fromEntries(counts),
     resetCalls: () => counts.clear(),
     routes: () => [...routeKeys],
+    notifications,
     async close() {
       if (closing) return;
       closing = true;
       plan.outage = null;
       stopping.abort();
       releaseHeld();
+      await notifications.close();
       await frontDoor.close();
       await inner.shutdown();
     },

@@ -15,6 +15,7 @@ import {
   RegistryError,
   registryErrorResponse,
 } from "./http_util.ts";
+import { spawnRepoPush } from "./notifications.ts";
 import type { RouteDef } from "./router.ts";
 import {
   type Identity,
@@ -496,7 +497,10 @@ async function putManifest(ctx: RegistryContext): Promise<Response> {
     throw new RegistryError("DIGEST_INVALID", "provided digest did not match uploaded content", 400);
   }
   repo.manifests.set(digest, { digest, ...checked });
-  if (!byDigest) state.retargetTag(repo, reference, digest);
+  if (!byDigest) {
+    state.retargetTag(repo, reference, digest);
+    spawnRepoPush(state, repo, reference, ctx.host);
+  }
   return emptyResponse(201, {
     ...REGISTRY_HEADERS,
     location: `/v2/${ctx.params.name}/manifests/${digest}`,

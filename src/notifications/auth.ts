@@ -1,0 +1,89 @@
+/**
+ * @module
+ * Authentication of notification deliveries. Quay sends nothing but the notification's URL back
+ * (no header, no signature), so the URL carries the proof: each repository's notification URL ends
+ * in `HMAC-SHA256(integration secret, "<integration>/<org>/<repo>")`, base64url. The receiver
+ * recomputes it and compares in constant time. Per-repository tokens mean that whoever can read one
+ * repository's notification in Quay (its admins) can trigger imports of that repository only, and
+ * replacing the integration's secret invalidates every URL at once.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+
+/** Path prefix of the receiver, next to the admission webhook's path. */
+export const RECEIVER_PATH_PREFIX = "/quay-notifications/";
+
+/** Bytes of a new integration secret. */
+const SECRET_BYTES = 32;
+
+/** A new random integration secret, base64url (what the Secret stores). */
+export function newSecret(): string {
+  return toBase64Url(crypto.getRandomValues(new Uint8Array(SECRET_BYTES)));
+}
+
+/** True when a stored secret is usable (decodes to at least 32 bytes). */
+export function isUsableSecret(secret: string | undefined): secret is string {
+  if (!secret || !/^[A-Za-z0-9_-]+$/.test(secret)) return false;
+  return secret.length >= Math.ceil(SECRET_BYTES * 4 / 3);
+}
+
+function toBase64Url(bytes: Uint8Array): string {
+  return bytes.toBase64({ alphabet: "base64url", omitPadding: true });
+}
+
+/** The token in a repository's notification URL. */
+export function repositoryToken(secret: string, integration: string, org: string, repo: string): string {
+  return createHmac("sha256", secret).update(`${integration}/${org}/${repo}`).digest("base64url");
+}
+
+/** Constant-time check of a presented token (any length, any content). */
+export function verifyRepositoryToken(
+  secret: string,
+  integration: string,
+  org: string,
+  repo: string,
+  presented: string,
+): boolean {
+  const expected = new TextEncoder().encode(repositoryToken(secret, integration, org, repo));
+  const given = new TextEncoder().encode(presented);
+  // timingSafeEqual needs equal lengths; comparing against itself keeps the time independent of
+  // where (or whether) the lengths differ.
+  if (given.length !== expected.length) {
+    timingSafeEqual(expected, expected);
+    return false;
+  }
+  return timingSafeEqual(expected, given);
+}
+
+/**
+ * The notification URL of a repository: `<base>/quay-notifications/<integration>/<org>/<repo>/<token>`.
+ * `base` is `spec.notifications.url` (scheme, host and port; a trailing slash is dropped).
+ */
+export function notificationUrl(
+  base: string,
+  secret: string,
+  integration: string,
+  org: string,
+  repo: string,
+): string {
+  const root = base.replace(/\/+$/, "");
+  const token = repositoryToken(secret, integration, org, repo);
+  return `${root}${RECEIVER_PATH_PREFIX}${encodeURIComponent(integration)}/${encodeURIComponent(org)}/` +
+    `${encodeURIComponent(repo)}/${token}`;
+}
+
+/** The parts of a receiver path (`token` empty when absent), or `undefined` when it is not one. */
+export function parseReceiverPath(
+  pathname: string,
+): { integration: string; org: string; repo: string; token: string } | undefined {
+  if (!pathname.startsWith(RECEIVER_PATH_PREFIX)) return undefined;
+  const parts = pathname.slice(RECEIVER_PATH_PREFIX.length).split("/");
+  // Without the token (`…/<repo>` or `…/<repo>/`) it is still a receiver path: the caller gets 401.
+  if (parts.length === 3) parts.push("");
+  if (parts.length !== 4 || parts.slice(0, 3).some((p) => p === "")) return undefined;
+  try {
+    const [integration, org, repo, token] = parts.map(decodeURIComponent) as [string, string, string, string];
+    return { integration, org, repo, token };
+  } catch {
+    return undefined;
+  }
+}
