@@ -37,6 +37,10 @@ export interface Config {
   readonly podName: string;
   readonly logLevel: LogLevel;
   readonly resyncMs: number;
+  /** Poll each integration's Quay audit log this often; 0 turns following it off. */
+  readonly auditIntervalMs: number;
+  /** The resync of an integration whose audit log is followed. */
+  readonly auditedResyncMs: number;
   readonly deletionBudgetMs: number;
   readonly concurrency: number;
   readonly quayTimeoutMs: number;
@@ -185,7 +189,23 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: "duration",
     placeholder: "<duration>",
     default: "10m",
-    help: "Re-read Quay for each synced namespace this often (drift repair)",
+    help:
+      "Re-read Quay for each synced namespace this often (drift repair) when its audit log is not followed",
+  },
+  {
+    name: "audit-interval",
+    kind: "duration",
+    placeholder: "<duration>",
+    default: "30s",
+    help:
+      "Read Quay's super-user audit log this often and re-read the organizations changed by hand; 0 = off",
+  },
+  {
+    name: "audited-resync",
+    kind: "duration",
+    placeholder: "<duration>",
+    default: "12h",
+    help: "The safety-net re-read of each synced namespace while its integration's audit log is followed",
   },
   {
     name: "deletion-budget",
@@ -512,6 +532,8 @@ export function parseConfig(sources: ConfigSources): Config {
     podName,
     logLevel: oneOf<LogLevel>("log-level", must("log-level")) as LogLevel,
     resyncMs: duration("resync"),
+    auditIntervalMs: duration("audit-interval"),
+    auditedResyncMs: duration("audited-resync"),
     deletionBudgetMs: duration("deletion-budget"),
     concurrency: integer("concurrency", 1),
     quayTimeoutMs: duration("quay-timeout"),

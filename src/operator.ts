@@ -44,6 +44,7 @@ import { kubeNamespacePort } from "./controller/namespace_ports.ts";
 import { kubeLeftBehindStore } from "./controller/left_behind.ts";
 import { reconcileLeftBehind } from "./controller/organization_collector.ts";
 import type { KnownOrganization } from "./controller/quay_plan.ts";
+import { QuayAudit, secretCursorStore } from "./controller/quay_audit.ts";
 import type { Action, QueueObserver, WorkQueue } from "./controller/queue.ts";
 import {
   type BuildView,
@@ -62,6 +63,11 @@ import {
 export interface OperatorSettings {
   /** Re-read Quay for each synced namespace this often. @default 600_000 */
   resyncMs?: number;
+  /**
+   * Follow each integration's Quay audit log (`quay_audit.ts`): poll every `intervalMs` (0 = off),
+   * resync a followed integration every `resyncMs`, keep the cursor in a Secret of `namespace`.
+   */
+  audit?: { intervalMs: number; resyncMs: number; namespace: string };
   /** Keep retrying an organization deletion this long. @default 300_000 */
   deletionBudgetMs?: number;
   /** Namespace reconciles at once. @default 8 */
@@ -127,6 +133,8 @@ export class Operator {
   /** Retries the deletion of left-behind organizations (one key per QuayIntegration). */
   readonly collectorController: Controller;
   readonly credentials: CredentialsController;
+  /** Follows the integrations' audit logs (undefined when turned off). */
+  readonly audit: QuayAudit | undefined;
   readonly #log: Logger;
   readonly #observers: OperatorObservers | undefined;
   readonly #abort = new AbortController();
@@ -135,6 +143,9 @@ export class Operator {
   readonly #followers: LeaderFollower[] = [];
   /** Service account names any integration configures; the SA cache keeps only these. */
   #accountNames = new Set<string>();
+  #leading = false;
+  /** When the audit log last named drift, per integration. */
+  readonly #driftAt = new Map<string, number>();
 
   constructor(options: OperatorOptions) {
     const log = this.#log = options.logger;
@@ -221,6 +232,7 @@ export class Operator {
           logger: log,
           resyncMs,
           onCredentials: (key) => feeds.credentials.emit(key, undefined, undefined),
+          audit: (key) => this.audit?.state(key),
           now: Date.now,
         }, key),
       2,
@@ -276,6 +288,44 @@ export class Operator {
       },
       now: Date.now,
     };
+    const audit = settings.audit;
+    if (audit && audit.intervalMs > 0) {
+      this.audit = new QuayAudit({
+        integrations: () =>
+          this.registry.entries().flatMap((e) => {
+            const client = e.parsed.ok && this.registry.credentials(e.key)?.state === "ok"
+              ? this.registry.client(e.key)
+              : undefined;
+            return client ? [{ key: e.key, client }] : [];
+          }),
+        onDrift: (key, organizations) => this.#drifted(key, organizations),
+        onState: (key, state) => {
+          integrationController.enqueue(key, 1_000);
+          if (state.kind !== "unavailable") return;
+          // Back to the plain resync: look again within one period, spread.
+          for (const [mk, ns] of this.memory.namespaceOf) {
+            if (mk.startsWith(`${key}|`)) namespaceController.enqueue(ns, Math.random() * resyncMs);
+          }
+        },
+        store: secretCursorStore(kube, audit.namespace),
+        // A cursor is stored only once the drift it covers is repaired (a restart in between reads it
+        // again) — or after five minutes, so a namespace that cannot be repaired holds nothing back.
+        pending: (key) => {
+          if (Date.now() - (this.#driftAt.get(key) ?? 0) > 300_000) return false;
+          for (const [mk, known] of this.memory.organizations) {
+            if (known.observedAt === 0 && mk.startsWith(`${key}|`)) return true;
+          }
+          return false;
+        },
+        logger: log,
+        intervalMs: audit.intervalMs,
+        trustMs: audit.resyncMs,
+        now: Date.now,
+      });
+      Object.assign(nsContext, { audit: this.audit, auditedResyncMs: audit.resyncMs });
+    } else {
+      this.audit = undefined;
+    }
     const namespaceController = this.namespaceController = controller(
       "namespace",
       (key) => reconcileNamespace(nsContext, key),
@@ -411,7 +461,7 @@ export class Operator {
 
   /** True while this replica leads. */
   get leading(): boolean {
-    return this.namespaceController.leading;
+    return this.#leading;
   }
 
   /** The metrics observer for a work queue named `name` (controllers wired outside the operator). */
@@ -425,12 +475,31 @@ export class Operator {
     if (this.leading) follower.lead();
   }
 
-  /** Starts reconciling (this replica leads): enqueues everything once. */
+  /**
+   * Starts reconciling (this replica leads): enqueues everything once. With the audit log followed,
+   * namespaces wait for its first read (bounded by 5 s): what changed in Quay while no replica led
+   * decides which organizations are re-read and which the cluster's evidence may stand for.
+   */
   lead(): void {
-    if (this.leading) return;
+    if (this.#leading) return;
+    // Leading from now on, though the namespace queue may wait for the audit log's first read.
+    this.#leading = true;
     this.integrationController.lead(this.registry.entries().map((e) => e.key));
     this.collectorController.lead(this.registry.entries().map((e) => e.key));
-    this.namespaceController.lead(this.namespaces.keys());
+    const audit = this.audit;
+    if (audit) {
+      const signal = this.#abort.signal;
+      const first = audit.poll();
+      const bounded = Promise.race([first, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      this.#tasks.push(
+        bounded.then(() => {
+          if (!signal.aborted) this.namespaceController.lead(this.namespaces.keys());
+          return first;
+        }).then(() => audit.run(signal)),
+      );
+    } else {
+      this.namespaceController.lead(this.namespaces.keys());
+    }
     this.buildController.lead(
       [...this.builds.keys()].filter((key) => {
         const build = this.builds.get(key);
@@ -454,6 +523,25 @@ export class Operator {
     await this.credentials.stop(graceMs);
     await Promise.allSettled(this.#tasks);
     this.registry.close();
+  }
+
+  /** Organizations the audit log says were changed by hand: their mirrors are stale, their namespaces requeued. */
+  #drifted(key: string, organizations: ReadonlySet<string> | "all"): void {
+    const prefix = `${key}|`;
+    const keys = organizations === "all"
+      ? [...this.memory.organizations.keys()].filter((mk) => mk.startsWith(prefix))
+      : [...organizations].map((org) => `${prefix}${org}`);
+    this.#driftAt.set(key, Date.now());
+    const entry = this.registry.get(key);
+    const ours = entry?.parsed.ok ? `${prefix}${entry.parsed.integration.organizationPrefix}_` : undefined;
+    for (const mk of keys) {
+      const known = this.memory.organizations.get(mk);
+      if (known) known.observedAt = 0;
+      // Not read yet (a restart): never inferred from the cluster. Only names this integration could give.
+      else if (ours && mk.startsWith(ours)) this.memory.suspects.add(mk);
+      const ns = this.memory.namespaceOf.get(mk);
+      if (ns) this.namespaceController.enqueue(ns);
+    }
   }
 
   /** Follows integration changes: service account names to cache, credentials Secrets to watch. */

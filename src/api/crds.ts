@@ -42,7 +42,7 @@ const STATUS: Schema = {
   properties: {
     conditions: {
       type: "array",
-      description: "Ready, CredentialsValid, QuayReachable and Degraded.",
+      description: "Ready, CredentialsValid, QuayReachable, Degraded and AuditLogFollowed.",
       "x-kubernetes-list-type": "map",
       "x-kubernetes-list-map-keys": ["type"],
       items: {

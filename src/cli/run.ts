@@ -156,6 +156,11 @@ async function runStarted(options: RunOptions): Promise<number> {
     onCacheChange: (change) => notifications?.onCacheChange(change),
     settings: {
       resyncMs: config.resyncMs,
+      audit: {
+        intervalMs: config.auditIntervalMs,
+        resyncMs: config.auditedResyncMs,
+        namespace: config.namespace,
+      },
       deletionBudgetMs: config.deletionBudgetMs,
       concurrency: config.concurrency,
       quay: { timeoutMs: config.quayTimeoutMs },

@@ -15,6 +15,7 @@ import { API_LEGACY, type QuayIntegrationObject } from "../integration_spec.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { LEGACY_QUAY_INTEGRATIONS, QUAY_INTEGRATIONS } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
+import type { AuditState } from "./quay_audit.ts";
 import type { EventSink } from "./events.ts";
 import type { CredentialsState, IntegrationRegistry } from "./integration_registry.ts";
 import type { NamespaceOutcome } from "./namespace_plan.ts";
@@ -61,7 +62,43 @@ export interface IntegrationContext {
   readonly probeMs?: number;
   /** Called when a check changed whether Quay accepts the token (namespaces wait on it). */
   readonly onCredentials?: (key: string) => void;
+  /** How the integration's audit log is followed (`quay_audit.ts`); no condition without it. */
+  readonly audit?: ((key: string) => AuditState | undefined) | undefined;
   readonly now: () => number;
+}
+
+/** Whether drift made by hand in Quay is found from its audit log or only by the plain resync. */
+function auditCondition(
+  state: AuditState,
+  generation: number,
+): Omit<Condition, "lastTransitionTime"> {
+  switch (state.kind) {
+    case "following":
+      return condition(
+        "AuditLogFollowed",
+        "True",
+        "Following",
+        "Quay's audit log is read: organizations changed by hand are re-read within a poll interval",
+        generation,
+      );
+    case "unavailable":
+      return condition(
+        "AuditLogFollowed",
+        "False",
+        "AuditLogUnavailable",
+        `Quay's super-user audit log cannot be read (${state.reason}); every synced namespace is re-read ` +
+          `from Quay each --resync period instead`,
+        generation,
+      );
+    case "pending":
+      return condition(
+        "AuditLogFollowed",
+        "Unknown",
+        "NotReadYet",
+        "Quay's audit log is not read yet",
+        generation,
+      );
+  }
 }
 
 function fingerprint(token: string): string {
@@ -229,6 +266,8 @@ export async function reconcileIntegration(ctx: IntegrationContext, key: string)
   conditions.unshift(
     condition("Ready", ready.ok ? "True" : "False", ready.reason, ready.message, generation),
   );
+  const audit = ctx.audit?.(key);
+  if (audit) conditions.push(auditCondition(audit, generation));
   conditions.push(
     degraded.length > 0
       ? condition(

@@ -8,7 +8,10 @@
  * It is level-triggered: it reads the namespace and everything else from the caches by key, never
  * the event that woke it. Quay state is mirrored in memory ({@linkcode KnownOrganization}) and
  * re-read when older than the resync period, so a namespace event costs no Quay call when nothing
- * changed, and drift made by hand in Quay is repaired at the next resync.
+ * changed. Where the integration's audit log is followed (`quay_audit.ts`), drift made by hand in
+ * Quay marks the mirror stale within a poll interval and the resync is only a slow safety net; after
+ * a restart, a namespace whose annotation and robot Secrets vouch for its last sync
+ * (`sync_evidence.ts`) gets its mirror from the cluster instead of three lists from Quay.
  */
 import {
   isTokenRejected,
@@ -27,6 +30,7 @@ import { dockerConfig } from "./cluster_plan.ts";
 import { type NamespaceCaches, readNamespaceFacts } from "./namespace_facts.ts";
 import {
   decideNamespace,
+  desiredOrganization,
   type NamespaceOutcome,
   type NamespacePlan,
   planNamespace,
@@ -35,6 +39,8 @@ import {
 import type { NamespaceKubePort, QuayPort } from "./namespace_ports.ts";
 import { type KnownOrganization, unknownOrganization } from "./quay_plan.ts";
 import { applyQuayChanges, observeOrganization } from "./quay_sync.ts";
+import type { AuditState } from "./quay_audit.ts";
+import { inferOrganization, syncDigest, SYNCED_ANNOTATION } from "./sync_evidence.ts";
 import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";
 import type { NamespaceView } from "./views.ts";
 import { DELETION_FAILING_SINCE_ANNOTATION } from "../names.ts";
@@ -48,11 +54,24 @@ export interface NamespaceMemory {
   readonly outcomes: Map<string, NamespaceOutcome>;
   /** Since when, and why, deleting a namespace's organization fails. */
   readonly deletionFailures: Map<string, { since: number; error: string }>;
+  /** The namespace of each mirror (by mirror key), so drift found in the audit log requeues it. */
+  readonly namespaceOf: Map<string, string>;
+  /** Mirrors the audit log named before they were read: never inferred from the cluster. */
+  readonly suspects: Set<string>;
+  /** Mirrors inferred from the cluster and not yet read from Quay. */
+  readonly inferred: Set<string>;
 }
 
 /** An empty {@linkcode NamespaceMemory}. */
 export function namespaceMemory(): NamespaceMemory {
-  return { organizations: new Map(), outcomes: new Map(), deletionFailures: new Map() };
+  return {
+    organizations: new Map(),
+    outcomes: new Map(),
+    deletionFailures: new Map(),
+    namespaceOf: new Map(),
+    suspects: new Set(),
+    inferred: new Set(),
+  };
 }
 
 /** What a pass tells about the token it called Quay with. */
@@ -80,9 +99,29 @@ export interface NamespaceContext {
   readonly now: () => number;
   /** Random source in [0, 1) for the resync jitter. @default Math.random */
   readonly random?: () => number;
+  /** How each integration's audit log is followed; without it, every integration resyncs plainly. */
+  readonly audit?: { state(key: string): AuditState } | undefined;
+  /** The resync of an integration whose audit log is followed (a safety net). */
+  readonly auditedResyncMs?: number | undefined;
 }
 
-function mirrorKey(integrationKey: string, organization: string): string {
+/**
+ * Changes an inferred mirror cannot be trusted for. Creations can: Quay answers "exists" and the
+ * client reads what is there.
+ */
+const NEEDS_READ: ReadonlySet<string> = new Set(["updatePrototype", "deleteRepository"]);
+
+/** The resync period of an integration: long while its audit log is followed. */
+export function resyncFor(
+  ctx: Pick<NamespaceContext, "audit" | "auditedResyncMs" | "settings">,
+  key: string,
+): number {
+  const followed = ctx.audit?.state(key).kind === "following";
+  return followed && ctx.auditedResyncMs !== undefined ? ctx.auditedResyncMs : ctx.settings.resyncMs;
+}
+
+/** The key of a Quay mirror. */
+export function mirrorKey(integrationKey: string, organization: string): string {
   return `${integrationKey}|${organization}`;
 }
 
@@ -112,15 +151,47 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
   let plan: NamespacePlan;
   let known: KnownOrganization | undefined;
   let client: QuayPort | undefined;
+  let digest: string | undefined;
   if (decision.kind === "sync") {
     // The one fact the gates do not need: what Quay holds (from the mirror, re-read when stale).
+    const resyncMs = resyncFor(ctx, decision.key);
+    const synced = { ...facts, settings: { ...facts.settings, resyncMs } };
+    const desired = desiredOrganization(decision.integration, decision.organization, facts.imageStreams);
+    digest = syncDigest(decision.key, decision.integration.registryHost, desired);
+    const mk = mirrorKey(decision.key, decision.organization);
     try {
       client = ctx.quay(decision.key);
       if (!client) {
         throw new TerminalError(`QuayIntegration ${decision.key} has no Quay client`, { reason: "NoClient" });
       }
-      const read = await mirror(ctx, client, decision.key, decision.organization, decision.integration);
+      ctx.memory.namespaceOf.set(mk, name);
+      trustCluster(ctx, decision.key, mk, {
+        namespace: name,
+        annotations: ns.annotations,
+        digest,
+        desired,
+        clusterId: decision.integration.clusterId,
+        registryHost: decision.integration.registryHost,
+        secrets: facts.secrets,
+        observedAt: 0,
+      }, resyncMs);
+      let read = await mirror(
+        ctx,
+        client,
+        decision.key,
+        decision.organization,
+        decision.integration,
+        resyncMs,
+      );
       known = read.known;
+      plan = planNamespace(synced, known);
+      if (ctx.memory.inferred.has(mk) && plan.quay.some((c) => NEEDS_READ.has(c.kind))) {
+        // An inferred mirror knows no prototype ids and not who made a repository: read, then plan again.
+        known.observedAt = 0;
+        read = await mirror(ctx, client, decision.key, decision.organization, decision.integration, resyncMs);
+        known = read.known;
+        plan = planNamespace({ ...synced, now: ctx.now() }, known);
+      }
       if (read.called) ctx.tokens.accepted(decision.key);
     } catch (error) {
       return await fail(
@@ -130,7 +201,6 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
         error,
       );
     }
-    plan = planNamespace(facts, known);
   } else {
     plan = decision.plan;
     if (plan.integrationKey && plan.quay.length > 0) client = ctx.quay(plan.integrationKey);
@@ -152,11 +222,42 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
     ctx.memory.organizations.delete(mirrorKey(plan.integrationKey, plan.organization));
   }
   if (ns.deleting) ctx.memory.deletionFailures.delete(name);
+  if (digest !== undefined && ns.annotations[SYNCED_ANNOTATION] !== digest && ctx.kube.recordSynced) {
+    // What was synced, for the next start-up (`sync_evidence.ts`); a failure costs only a re-read then.
+    try {
+      await ctx.kube.recordSynced(ns, SYNCED_ANNOTATION, digest);
+    } catch (error) {
+      return fail(ctx, ns, plan, error);
+    }
+  }
   setOutcome(ctx, name, plan.outcome);
   if (plan.requeue.kind !== "after") return AWAIT_CHANGE;
   // Spread resyncs so namespaces synced together do not all re-read Quay at the same moment.
-  const jitter = (ctx.random ?? Math.random)() * 0.1 * ctx.settings.resyncMs;
+  const jitter = (ctx.random ?? Math.random)() * 0.1 *
+    (plan.integrationKey ? resyncFor(ctx, plan.integrationKey) : ctx.settings.resyncMs);
   return requeueAfter(plan.requeue.ms + jitter);
+}
+
+/**
+ * After a restart, a mirror not yet read may be inferred from the cluster's evidence — only while
+ * the audit log since the last run has been read in full and has not named the organization.
+ */
+function trustCluster(
+  ctx: NamespaceContext,
+  key: string,
+  mk: string,
+  evidence: Parameters<typeof inferOrganization>[0],
+  resyncMs: number,
+): void {
+  if (ctx.memory.organizations.has(mk) || ctx.memory.suspects.has(mk)) return;
+  const state = ctx.audit?.state(key);
+  if (state?.kind !== "following" || !state.trusted) return;
+  // Spread the safety-net re-reads of namespaces inferred together over the resync period.
+  const observedAt = ctx.now() - (ctx.random ?? Math.random)() * resyncMs;
+  const inferred = inferOrganization({ ...evidence, observedAt });
+  if (!inferred) return;
+  ctx.memory.organizations.set(mk, inferred);
+  ctx.memory.inferred.add(mk);
 }
 
 /** The Quay mirror of `organization`, re-read when stale, with every configured robot's token. */
@@ -166,14 +267,17 @@ async function mirror(
   key: string,
   organization: string,
   integration: Pick<Integration, "serviceAccounts">,
+  resyncMs: number,
 ): Promise<{ known: KnownOrganization; called: boolean }> {
   const mk = mirrorKey(key, organization);
   let known = ctx.memory.organizations.get(mk);
   let called = false;
-  if (!known || ctx.now() - known.observedAt >= ctx.settings.resyncMs) {
+  if (!known || ctx.now() - known.observedAt >= resyncMs) {
     called = true;
     known = await observeOrganization(client, organization, known, ctx.now());
     ctx.memory.organizations.set(mk, known);
+    ctx.memory.inferred.delete(mk);
+    ctx.memory.suspects.delete(mk);
   }
   const mirrored = known;
   // A robot listed without its token is read once: the Secret cannot be written without it.

@@ -11,7 +11,10 @@ import { DELETION_FAILING_SINCE_ANNOTATION, REPOSITORY_MARKER } from "../names.t
 import type { EventTarget, EventType } from "./events.ts";
 import { finalized, FixtureCaches, keyOf, namespaceView, ScriptedKube, ScriptedQuay } from "./fixtures.ts";
 import { type NamespaceContext, namespaceMemory, reconcileNamespace } from "./namespace_controller.ts";
+import type { NamespaceKubePort } from "./namespace_ports.ts";
+import type { AuditState } from "./quay_audit.ts";
 import { WorkQueue } from "./queue.ts";
+import { SYNCED_ANNOTATION } from "./sync_evidence.ts";
 
 interface Harness {
   readonly ctx: NamespaceContext;
@@ -309,5 +312,64 @@ Deno.test("reconcile: an organization given up on is listed before the finalizer
   await reconcileNamespace(h.ctx, "team");
   assert.deepEqual(h.kube.methods(), ["recordLeftBehind", "recordLeftBehind", "releaseFinalizer"]);
   assert.equal(h.kube.leftBehind.get(keyOf("quay"))?.length, 1);
+  h.caches.close();
+});
+
+Deno.test("reconcile after a restart: the cluster's evidence stands for Quay while the audit log is followed; a suspect, an untrusted log or a changed want reads Quay", async () => {
+  const h = harness(newProject());
+  let digest = "";
+  (h.kube as NamespaceKubePort).recordSynced = (_ns, _annotation, d) => {
+    digest = d;
+    return Promise.resolve();
+  };
+  await reconcileNamespace(h.ctx, "team");
+  assert.notEqual(digest, "", "a synced namespace records what was synced");
+  observeWrites(h);
+  const ns = h.caches.namespaceMap.get("team");
+  assert.ok(ns);
+  h.caches.namespace({ ...ns, annotations: { ...ns.annotations, [SYNCED_ANNOTATION]: digest } });
+  const following = (trusted: boolean): AuditState => ({
+    kind: "following",
+    trusted,
+    cursor: { at: 0, seen: [] },
+  });
+  const restarted = (trusted: boolean): NamespaceContext => ({
+    ...h.ctx,
+    memory: namespaceMemory(),
+    audit: { state: () => following(trusted) },
+    auditedResyncMs: 43_200_000,
+    random: () => 0.5,
+  });
+
+  h.quay.calls.length = 0;
+  const ctx = restarted(true);
+  const action = await reconcileNamespace(ctx, "team");
+  assert.deepEqual(h.quay.methods(), [], "no Quay call");
+  assert.equal(ctx.memory.outcomes.get("team")?.state, "Ready");
+  // The safety-net re-read is spread over the long resync: half of it is left here (random 0.5).
+  assert.ok("requeueAfterMs" in action && action.requeueAfterMs <= 0.6 * 43_200_000, JSON.stringify(action));
+
+  // A new ImageStream on the inferred mirror costs its repository only.
+  h.caches.imageStream("team", "api");
+  await reconcileNamespace(ctx, "team");
+  assert.deepEqual(h.quay.methods(), ["createRepository"]);
+
+  // The audit log named the organization before it was read: Quay is read.
+  const suspect = restarted(true);
+  suspect.memory.suspects.add(`${keyOf("quay")}|openshift_team`);
+  await reconcileNamespace(suspect, "team");
+  assert.ok(h.quay.methods().includes("listRobots"));
+
+  // The log since the last run was not read in full: Quay is read.
+  h.quay.calls.length = 0;
+  await reconcileNamespace(restarted(false), "team");
+  assert.ok(h.quay.methods().includes("listRobots"));
+
+  // An ImageStream added while no operator ran: the digest differs, Quay is read, the repository made.
+  h.quay.calls.length = 0;
+  h.caches.imageStream("team", "web");
+  await reconcileNamespace(restarted(true), "team");
+  assert.ok(h.quay.methods().includes("listRepositories"));
+  assert.ok(h.quay.methods().includes("createRepository"));
   h.caches.close();
 });

@@ -82,6 +82,8 @@ export interface NamespaceKubePort {
   updateSecret(secret: RobotSecret, resourceVersion: string): Promise<void>;
   /** Adds the Secret to the account's `secrets` and `imagePullSecrets`, as last seen. */
   linkSecret(account: ServiceAccountView, secret: string): Promise<void>;
+  /** Sets the namespace's annotation recording what was synced (`sync_evidence.ts`). */
+  recordSynced?(ns: NamespaceView, annotation: string, digest: string): Promise<void>;
 }
 
 function secretObject(secret: RobotSecret, resourceVersion?: string) {
@@ -197,6 +199,13 @@ export function kubeNamespacePort(kube: KubeClient): NamespaceKubePort {
 
     async updateSecret(secret, resourceVersion) {
       await kube.update(SECRETS, secretObject(secret, resourceVersion));
+    },
+
+    async recordSynced(ns, annotation, digest) {
+      // One annotation, merged: nothing else on the namespace is touched, so no precondition is needed.
+      await kube.patch(NAMESPACES, ns.name, { metadata: { annotations: { [annotation]: digest } } }, {
+        patchType: "merge",
+      });
     },
 
     async linkSecret(account, secret) {

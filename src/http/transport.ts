@@ -36,6 +36,8 @@ export interface DenoClientTls {
   caCerts?: readonly string[];
   cert?: string;
   key?: string;
+  /** Milliseconds an idle pooled connection is kept. */
+  poolIdleTimeout?: number;
 }
 
 /**
@@ -55,6 +57,7 @@ function newDenoClient(tlsOptions: DenoClientTls, proxy: ProxyTarget | undefined
   return Deno.createHttpClient({
     caCerts: [...(tlsOptions.caCerts ?? [])],
     ...(tlsOptions.cert && tlsOptions.key ? { cert: tlsOptions.cert, key: tlsOptions.key } : {}),
+    ...(tlsOptions.poolIdleTimeout !== undefined ? { poolIdleTimeout: tlsOptions.poolIdleTimeout } : {}),
     ...(proxy
       ? {
         proxy: {
@@ -129,12 +132,19 @@ export interface FetchTransportOptions {
 
 /** A transport over Deno's fetch with one pooled client per proxy (or direct). */
 export function createFetchTransport(options: FetchTransportOptions = {}): HttpTransport {
+  // Idle connections are dropped before common servers drop them (gunicorn, which Quay runs, after
+  // 2 s), so a request rarely goes out on a connection the server is closing at that moment.
   const resolver = options.proxy ?? processProxy;
   const clients = new Map<string, Deno.HttpClient>();
   const clientFor = (proxy: ProxyTarget | undefined) => {
     const key = proxy ? `${proxy.username ?? ""}@${proxy.url}` : "";
     let client = clients.get(key);
-    if (!client) clients.set(key, client = newDenoClient({ caCerts: options.caCerts ?? [] }, proxy));
+    if (!client) {
+      clients.set(
+        key,
+        client = newDenoClient({ caCerts: options.caCerts ?? [], poolIdleTimeout: 1_500 }, proxy),
+      );
+    }
     return client;
   };
   return {

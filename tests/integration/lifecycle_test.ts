@@ -21,7 +21,7 @@ function tokenOf(secret: { data: Record<string, string> }): string {
 }
 
 Deno.test("drift in Quay and in the cluster is repaired at the next resync", async () => {
-  const b = await startBridge({ flags: ["--resync", "1s"] });
+  const b = await startBridge({ flags: ["--resync", "1s", "--audit-interval", "0"] });
   try {
     await b.createProject("drift");
     await synced(b, "drift");

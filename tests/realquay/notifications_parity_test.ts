@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { startQuayWorld } from "../world/quay/mod.ts";
-import { realQuay } from "./real_quay_env.ts";
+import { startRealQuay } from "./mod.ts";
 
 type Call = (method: string, path: string, body?: unknown) => Promise<{ status: number; json: unknown }>;
 
@@ -153,7 +153,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const real = realQuay();
+    const real = await startRealQuay();
     const world = await startQuayWorld();
     const r = caller(real.url, real.token, real.caPem);
     const w = caller(world.url, world.adminToken, world.caPem);

@@ -19,7 +19,7 @@ import { startBridge, synced, until } from "../integration/harness.ts";
 import { freePort } from "../cli/process.ts";
 import { startOpenShiftBehaviours } from "../world/openshift/mod.ts";
 import { pushImage } from "../world/quay/registry_client.ts";
-import { realQuay } from "./real_quay_env.ts";
+import { startRealQuay } from "./mod.ts";
 
 const IMPORTS = "CREATE image.openshift.io/v1/imagestreamimports";
 
@@ -29,7 +29,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const real = realQuay();
+    const real = await startRealQuay();
     const quayClient = Deno.createHttpClient({ caCerts: [real.caPem] });
     const quay = async (method: string, path: string, body?: unknown) => {
       const r = await fetch(real.url + path, {

@@ -9,32 +9,10 @@ import assert from "node:assert/strict";
 import { CREDENTIALS_SECRET, OPERATOR_NAMESPACE, startBridge } from "../integration/harness.ts";
 import { rotationScenario } from "../integration/rotation_scenario.ts";
 import { jsonClient } from "../walkthrough/setup.ts";
-
-/** The real Quay's address, superuser token and CA: from the environment, else its `quay.env`. */
-async function realQuay(): Promise<{ url: string; host: string; token: string; caPem: string }> {
-  const file = Deno.env.get("QUAY_ENV") ??
-    `${Deno.env.get("HOME")}/.cache/quay-bridge/realquay/quay.env`;
-  const vars: Record<string, string> = {};
-  const text = await Deno.readTextFile(file).catch(() => "");
-  for (const line of text.split("\n")) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (m) vars[m[1] as string] = m[2] as string;
-  }
-  const get = (name: string) => Deno.env.get(name) ?? vars[name];
-  const url = get("QUAY_URL");
-  const token = get("QUAY_TOKEN");
-  const ca = get("QUAY_CA");
-  if (!url || !token || !ca) {
-    throw new Error(
-      `The real Quay is not available: set QUAY_URL, QUAY_TOKEN (a superuser's OAuth token) and QUAY_CA, ` +
-        `or point QUAY_ENV at the quay.env its start script writes (looked in ${file})`,
-    );
-  }
-  return { url, host: new URL(url).host, token, caPem: await Deno.readTextFile(ca) };
-}
+import { startRealQuay } from "./mod.ts";
 
 Deno.test("rotation on the real Quay: old token refused by /v2/auth, new one pulls, interval kept across restarts", async () => {
-  const real = await realQuay();
+  const real = await startRealQuay();
   const quay = jsonClient(real.url, real.token, real.caPem);
   const clusterId = `h10rot${crypto.randomUUID().slice(0, 6)}`;
   const organization = `${clusterId}_rotate`;

@@ -20,13 +20,28 @@ Deno.test("quay world answers GET /user/ with the token's user, superuser flag a
   });
 });
 
-Deno.test("quay world answers 401 invalid_token for a missing, unknown or revoked token", async () => {
+Deno.test("quay world treats a missing, unknown or revoked token as an anonymous caller, as Quay does", async () => {
   await withQuay({}, async (h) => {
+    await createOrg(h, "acme");
+    await createRepo(h, "acme", "app");
     const token = h.quay.createToken({ user: "alice", scopes: ["user:read"] });
     assert.equal((await h.call("GET", "/api/v1/user/", { token })).status, 200);
     h.quay.revokeToken(token);
     for (const t of [null, "nope", token]) {
-      const r = await h.call("GET", "/api/v1/organization/acme", { token: t });
+      // Reads: the public view of an organization, the public repositories (none here) …
+      const org = await h.call("GET", "/api/v1/organization/acme", { token: t });
+      assert.equal(org.status, 200);
+      assert.equal((org.json as Json).is_admin, false);
+      assert.equal((org.json as Json).email, "");
+      const repos = await h.call("GET", "/api/v1/repository?namespace=acme", { token: t });
+      assert.deepEqual([repos.status, repos.json], [200, { repositories: [] }]);
+      // … writes meet the CSRF check …
+      const write = await h.call("POST", "/api/v1/organization/", { token: t, body: { name: "x" } });
+      assert.equal(write.status, 403);
+      assert.equal(write.headers.get("content-type"), "text/html; charset=utf-8");
+      assert.deepEqual(write.json, { error: "CSRF token was invalid or missing." });
+      // … and what needs a user is 401.
+      const r = await h.call("GET", "/api/v1/organization/acme/robots", { token: t });
       assert.equal(r.status, 401);
       assert.deepEqual(r.json, {
         detail: "Requires authentication",
@@ -260,7 +275,7 @@ Deno.test("quay world creates a robot from a PUT without body or Content-Type, a
     assert.equal(robot.name, "acme+builder");
     assert.match(String(robot.token), /^[A-Z0-9]{64}$/);
     assert.equal(robot.description, "");
-    assert.deepEqual(robot.unstructured_metadata, {});
+    assert.equal(robot.unstructured_metadata, null);
     assert.equal(robot.last_accessed, null);
     assert.match(String(robot.created), /^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} -0000$/);
     const again = await h.call("PUT", "/api/v1/organization/acme/robots/builder", {
@@ -472,7 +487,7 @@ Deno.test("quay world answers GET repository with tags on request, 404 when abse
     );
     const absent = await h.call("GET", "/api/v1/repository/acme/nothere");
     assert.equal(absent.status, 404);
-    assert.equal((absent.json as Json).detail, "Repository acme/nothere not found");
+    assert.equal((absent.json as Json).detail, "Not Found");
     const stranger = h.quay.createToken({ user: "sam", scopes: ["repo:read"] });
     assert.equal((await h.call("GET", "/api/v1/repository/acme/app", { token: stranger })).status, 403);
     assert.equal((await h.call("GET", "/api/v1/repository/acme/nothere", { token: stranger })).status, 403);
@@ -516,7 +531,8 @@ Deno.test("quay world deletes repositories with 204 and frees the name", async (
     await createOrg(h, "acme");
     await createRepo(h, "acme", "app");
     assert.equal((await h.call("DELETE", "/api/v1/repository/acme/app")).status, 204);
-    assert.equal((await h.call("DELETE", "/api/v1/repository/acme/app")).status, 404);
+    // Quay does not look before it deletes: gone is 204 again.
+    assert.equal((await h.call("DELETE", "/api/v1/repository/acme/app")).status, 204);
     await createRepo(h, "acme", "app");
   });
 });
@@ -579,7 +595,7 @@ Deno.test("quay world sets, reads and removes repository user permissions", asyn
       (await h.call("PUT", "/api/v1/repository/acme/none/permissions/user/acme+builder", {
         body: { role: "read" },
       })).status,
-      404,
+      500,
     );
   });
 });
@@ -602,5 +618,29 @@ Deno.test("quay world answers HEAD on GET routes with the GET's status and no bo
     assert.equal(found.status, 200);
     assert.equal(found.text, "");
     assert.equal((await h.call("HEAD", "/api/v1/organization/nosuch")).status, 404);
+  });
+});
+
+Deno.test("quay world holds a deleted organization's name until its namespace GC has run", async () => {
+  await withQuay({ namespaceGcDelayMs: 300 }, async (h) => {
+    await createOrg(h, "acme");
+    assert.equal((await h.call("DELETE", "/api/v1/organization/acme")).status, 204);
+    const early = await h.call("POST", "/api/v1/organization/", {
+      body: { name: "acme", email: "acme@example.com" },
+    });
+    assert.equal(early.status, 400);
+    assert.equal((early.json as Json).detail, "Username is not available");
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    await createOrg(h, "acme");
+  });
+});
+
+Deno.test("quay world refuses a robot whose full name is beyond the database's 255 characters", async () => {
+  await withQuay({}, async (h) => {
+    const org = "o".repeat(200);
+    await createOrg(h, org);
+    const r = await h.call("PUT", `/api/v1/organization/${org}/robots/${"r".repeat(60)}`, { body: {} });
+    assert.equal(r.status, 400);
+    assert.deepEqual(r.json, { message: "value too long for type character varying(255)\n" });
   });
 });

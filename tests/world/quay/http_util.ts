@@ -48,6 +48,30 @@ export function htmlResponse(html: string, status: number, headers?: HeadersInit
   return bytesResponse(encoder.encode(html), { status, headers: h });
 }
 
+/**
+ * Flask's own 500 page: what Quay answers when an endpoint raises an exception it does not handle
+ * (writes into a missing organization or repository do).
+ */
+export function flaskServerError(): Response {
+  return htmlResponse(
+    "<html>\n  <head>\n    <title>Internal Server Error</title>\n  </head>\n  <body>\n" +
+      "    <h1><p>Internal Server Error</p></h1>\n    \n  </body>\n</html>\n",
+    500,
+  );
+}
+
+/**
+ * Quay's CSRF check, which every write of a caller without an accepted token meets (a bad, expired or
+ * revoked OAuth token counts as none): 403 with a JSON body declared as HTML.
+ */
+export function csrfRefusal(): Response {
+  const h = new Headers({ "content-type": "text/html; charset=utf-8" });
+  return bytesResponse(encoder.encode('{"error": "CSRF token was invalid or missing."}\n'), {
+    status: 403,
+    headers: h,
+  });
+}
+
 /** The API error types of `endpoints/exception.py`. */
 export type ApiErrorType =
   | "external_service_timeout"

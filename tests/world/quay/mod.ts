@@ -23,9 +23,10 @@
  */
 import { createCertificateAuthority, issueServingCertificate } from "../../../src/certs/pki.ts";
 import { apiErrorResponse, type ApiHandler, apiRoutes } from "./api.ts";
+import { AUDITED_BODY_ROUTES, AuditLog } from "./audit_log.ts";
 import { FaultPlan, type QuayFaults } from "./faults.ts";
 import { startFront } from "./front.ts";
-import { ApiProblem, htmlResponse, jsonResponse, requiresAuthentication } from "./http_util.ts";
+import { ApiProblem, csrfRefusal, htmlResponse, jsonResponse } from "./http_util.ts";
 import {
   type NotificationDeliveryOptions,
   type NotificationHub,
@@ -34,7 +35,7 @@ import {
 } from "./notifications.ts";
 import { registryErrorToResponse, type RegistryHandler, registryRoutes } from "./registry.ts";
 import { type Area, areaOf, type RouteDef, Router } from "./router.ts";
-import { ALL_SCOPES, type QuayScope, QuayState } from "./state.ts";
+import { ALL_SCOPES, ANONYMOUS, type QuayScope, QuayState } from "./state.ts";
 
 export type { QuayScope } from "./state.ts";
 export type {
@@ -63,6 +64,11 @@ export interface QuayWorldOptions {
    * absent. Quay's default is off; on here so the admin token meets the 404s of docs/quay-api.md. @default true
    */
   superuserFullAccess?: boolean;
+  /**
+   * How long a deleted organization's name stays taken (400 "Username is not available") before
+   * Quay's namespace GC frees it; a real Quay takes up to about a minute. @default 0 (at once)
+   */
+  namespaceGcDelayMs?: number;
   /** Seed of the random fault knobs. @default 1 */
   seed?: number;
   /** Port on 127.0.0.1. @default 0 (any free port) */
@@ -85,7 +91,10 @@ export interface QuayWorld {
   readonly adminToken: string;
   /** Creates a user (optionally superuser) and an OAuth access token for it with the given scopes. */
   createToken(options: { user: string; superuser?: boolean; scopes: readonly QuayScope[] }): string;
-  /** Revokes an OAuth access token: it is answered 401 from then on. */
+  /**
+   * Revokes an OAuth access token. As on Quay, it then counts as no token: reads are served as to an
+   * anonymous caller (401 where Quay requires a user), writes refused by the CSRF check (403).
+   */
   revokeToken(token: string): void;
   /** Fault knobs; changes take effect on the next request. */
   readonly faults: QuayFaults;
@@ -160,6 +169,7 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
     superuserOrgCreationOnly: options.superuserOrgCreationOnly ?? false,
     requireOrgEmail: options.requireOrgEmail ?? true,
     superuserFullAccess: options.superuserFullAccess ?? true,
+    namespaceGcDelayMs: options.namespaceGcDelayMs ?? 0,
   });
   state.ensureUser("quayadmin", { superuser: true });
   const adminToken = state.issueToken("quayadmin", ALL_SCOPES);
@@ -172,8 +182,12 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
     ipAddresses: ["127.0.0.1"],
   });
 
+  const auditLog = new AuditLog();
   const routes: RouteDef<Handler>[] = [
-    ...apiRoutes({ repositoryPageSize: Math.max(1, options.repositoryPageSize ?? 100) }).map((r) => ({
+    ...[
+      ...apiRoutes({ repositoryPageSize: Math.max(1, options.repositoryPageSize ?? 100) }),
+      ...auditLog.routes(),
+    ].map((r) => ({
       method: r.method,
       template: r.template,
       handler: { area: "api" as const, fn: r.handler },
@@ -282,9 +296,14 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
     }
     try {
       const bearer = /^bearer\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "")?.[1];
-      const identity = bearer ? state.identityForToken(bearer) : undefined;
-      if (!identity) throw requiresAuthentication();
+      // Quay treats a missing, bad, expired or revoked token alike, as an anonymous caller: reads
+      // are served (401 where a user is required), writes meet the CSRF check.
+      const identity = (bearer ? state.identityForToken(bearer) : undefined) ?? ANONYMOUS;
+      if (identity === ANONYMOUS && req.method !== "GET" && req.method !== "HEAD") return csrfRefusal();
+      // The audit log records what a call changed; two routes name the organization in the body.
+      const audited = AUDITED_BODY_ROUTES.has(key) ? req.clone().json().catch(() => undefined) : undefined;
       const response = await handler.fn({ req, url, params: match.params, identity, state, host });
+      auditLog.record(key, match.params, await audited, identity, response.status);
       return headViaGet
         ? new Response(null, { status: response.status, headers: response.headers })
         : response;

@@ -154,6 +154,12 @@ export interface Identity {
   readonly scopes: ReadonlySet<QuayScope> | null;
 }
 
+/**
+ * The caller without an accepted token. Quay serves reads to it (public data, the public view of an
+ * organization) and refuses its writes by the CSRF check.
+ */
+export const ANONYMOUS: Identity = Object.freeze({ name: "", robot: false, scopes: new Set<QuayScope>() });
+
 /** A registry bearer token: the actions granted per `namespace/repository`. */
 export interface RegistryGrant {
   readonly subject: Identity | null;
@@ -173,6 +179,11 @@ export interface QuayStateOptions {
   superuserOrgCreationOnly: boolean;
   requireOrgEmail: boolean;
   superuserFullAccess: boolean;
+  /**
+   * How long a deleted organization's name stays taken ("Username is not available") until the
+   * namespace GC worker frees it; Quay's worker runs about once a minute. @default 0 (at once)
+   */
+  namespaceGcDelayMs?: number;
 }
 
 const REPO_ROLES: readonly (Role | null)[] = [null, "read", "write", "admin"];
@@ -383,7 +394,10 @@ export class QuayState {
     if (this.users.has(name)) {
       throw new DataModelError(`Username has already been taken by user cannot be reused: ${name}`);
     }
-    if (this.#emails.has(address)) throw new DataModelError(`Email has already been used: ${address}`);
+    // Only a Quay that sends mail keeps organization e-mails unique (recent ones never do).
+    if (this.options.requireOrgEmail && this.#emails.has(address)) {
+      throw new DataModelError(`Email has already been used: ${address}`);
+    }
     const org: OrgRecord = {
       name,
       email: address,
@@ -404,10 +418,27 @@ export class QuayState {
     return org;
   }
 
-  /** Deletes an organization with its robots, prototypes and repositories; the name is free at once. */
+  /** Names of deleted organizations by when the namespace GC frees them (ms since the epoch). */
+  readonly #deletedNamespaces = new Map<string, number>();
+
+  /** Whether `name` belonged to an organization the namespace GC has not collected yet. */
+  nameAwaitsCollection(name: string): boolean {
+    const until = this.#deletedNamespaces.get(name);
+    if (until === undefined) return false;
+    if (Date.now() < until) return true;
+    this.#deletedNamespaces.delete(name);
+    return false;
+  }
+
+  /**
+   * Deletes an organization with its robots, prototypes and repositories; the name is freed after
+   * `namespaceGcDelayMs`, as Quay's namespace GC does.
+   */
   deleteOrganization(name: string): void {
     const org = this.orgs.get(name);
     if (!org) return;
+    const delay = this.options.namespaceGcDelayMs ?? 0;
+    if (delay > 0) this.#deletedNamespaces.set(name, Date.now() + delay);
     for (const robot of org.robots.values()) this.#forgetRobot(robot.name);
     for (const repo of [...this.repositoriesOf(name)]) this.deleteRepository(name, repo.name);
     this.orgs.delete(name);
@@ -427,6 +458,8 @@ export class QuayState {
     if (issue) throw new InvalidRobotError(`The name for the robot '${shortName}' is invalid: ${issue}`);
     const name = `${org.name}+${shortName}`;
     if (org.robots.has(shortName)) throw new InvalidRobotError(`Existing robot with name: ${name}`);
+    // Only the short name is validated; the full name meets the database column's limit.
+    if (name.length > 255) throw new DataModelError("value too long for type character varying(255)\n");
     const robot: RobotRecord = {
       namespace: org.name,
       shortName,

@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import type { QuayLogEntry, QuayLogPage } from "../quay/client.ts";
+import { QuayApiError } from "../errors.ts";
+import { silentLogger } from "../log.ts";
+import { type AuditCursor, organizationOf, pollAuditLog, QuayAudit, quayDay } from "./quay_audit.ts";
+
+function fingerprintOf(e: QuayLogEntry | undefined): string {
+  assert.ok(e);
+  return `${e.kind}|${e.datetime}|${e.namespace?.name ?? ""}|${JSON.stringify(e.metadata ?? {})}`;
+}
+
+const T0 = Date.UTC(2026, 11, 2, 6, 8, 40);
+
+function entry(kind: string, seconds: number, org: string, deleted = false): QuayLogEntry {
+  const datetime = new Date(T0 + seconds * 1000).toUTCString().replace("GMT", "-0000");
+  return deleted
+    ? { kind, datetime, metadata: { namespace: org } }
+    : { kind, datetime, metadata: { robot: "builder" }, namespace: { kind: "org", name: org } };
+}
+
+/** A log listed newest first, `size` a page, counting the calls. */
+function port(entries: QuayLogEntry[], size = 2) {
+  const asked: { startDay: string; endDay: string; nextPage?: string | undefined }[] = [];
+  return {
+    asked,
+    listSuperuserLogs(options: { startDay: string; endDay: string; nextPage?: string | undefined }) {
+      asked.push(options);
+      const offset = Number(options.nextPage ?? 0);
+      const page: QuayLogPage = {
+        logs: entries.slice(offset, offset + size),
+        nextPage: offset + size < entries.length ? String(offset + size) : undefined,
+        unavailable: false,
+      };
+      return Promise.resolve(page);
+    },
+  };
+}
+
+Deno.test("the first poll reads one page and sets the cursor; nothing is re-read", async () => {
+  const p = port([entry("create_robot", 3, "a"), entry("delete_robot", 2, "b"), entry("org_create", 1, "b")]);
+  const scan = await pollAuditLog(p, undefined, { now: T0 + 10_000 });
+  assert.equal(p.asked.length, 1);
+  assert.deepEqual([...scan.organizations], []);
+  assert.equal(scan.cursor.at, T0 + 3000);
+  assert.equal(p.asked[0]?.startDay, quayDay(T0 - 86_400_000));
+});
+
+Deno.test("a poll pages back to the cursor and names the organizations of drift kinds only", async () => {
+  const old = [entry("create_robot", 1, "x"), entry("org_create", 0, "x")];
+  const p0 = port(old);
+  const first = await pollAuditLog(p0, undefined, { now: T0 + 5_000 });
+  const fresh = [
+    entry("create_repo", 9, "c", true),
+    entry("org_delete", 8, "gone", true),
+    entry("delete_repo", 7, "r"),
+    entry("delete_prototype_permission", 6, "p"),
+    entry("create_robot", 5, "new"),
+  ];
+  const p = port([...fresh, ...old]);
+  const scan = await pollAuditLog(p, first.cursor, { now: T0 + 20_000 });
+  assert.deepEqual([...scan.organizations].sort(), ["gone", "p", "r"]);
+  assert.equal(scan.complete, true);
+  assert.equal(p.asked.length, 3, "pages up to the first entry already read");
+  // Nothing new: one call, nothing named.
+  const idle = port([...fresh, ...old]);
+  const again = await pollAuditLog(idle, scan.cursor, { now: T0 + 30_000 });
+  assert.equal(idle.asked.length, 1);
+  assert.deepEqual([...again.organizations], []);
+});
+
+Deno.test("entries of the cursor's own second are not read twice; a new one of that second is", async () => {
+  const a = entry("delete_robot", 4, "a");
+  const first = await pollAuditLog(port([a]), undefined, { now: T0 + 5_000 });
+  const b = { ...entry("delete_robot", 4, "b") };
+  const scan = await pollAuditLog(port([b, a]), first.cursor, { now: T0 + 6_000 });
+  assert.deepEqual([...scan.organizations], ["b"]);
+  assert.deepEqual([...scan.cursor.seen].length, 2);
+});
+
+Deno.test("a page budget that runs out before the cursor is a gap", async () => {
+  const entries = Array.from({ length: 10 }, (_, i) => entry("delete_repo", 100 - i, `o${i}`));
+  const scan = await pollAuditLog(port(entries), { at: T0, seen: [] }, { now: T0 + 200_000, maxPages: 2 });
+  assert.equal(scan.complete, false);
+});
+
+Deno.test("a deleted organization is named by its metadata", () => {
+  assert.equal(organizationOf(entry("org_delete", 1, "gone", true)), "gone");
+  assert.equal(organizationOf({ kind: "delete_robot", datetime: "" }), undefined);
+  // Quay renames an organization it deletes until it is collected; the metadata keeps the name.
+  assert.equal(
+    organizationOf({
+      kind: "org_delete",
+      datetime: "",
+      metadata: { namespace: "team" },
+      namespace: { kind: "org", name: "a9e04c3b-0a70-4f37-af61-517d93245029" },
+    }),
+    "team",
+  );
+  assert.equal(
+    organizationOf({ kind: "org_change_name", datetime: "", metadata: { old_name: "old" } }),
+    "old",
+  );
+});
+
+function follower(options: {
+  logs: QuayLogEntry[];
+  stored?: Map<string, AuditCursor>;
+  fail?: QuayApiError;
+  pending?: boolean;
+  now: { t: number };
+}) {
+  const saved: Map<string, AuditCursor>[] = [];
+  const drift: (ReadonlySet<string> | "all")[] = [];
+  const p = port(options.logs, 20);
+  const client = options.fail ? { listSuperuserLogs: () => Promise.reject(options.fail) } : p;
+  const audit = new QuayAudit({
+    integrations: () => [{ key: "k", client }],
+    onDrift: (_key, organizations) => drift.push(organizations),
+    store: {
+      load: () => Promise.resolve(new Map(options.stored ?? [])),
+      save: (cursors) => {
+        saved.push(new Map(cursors));
+        return Promise.resolve();
+      },
+    },
+    pending: () => options.pending ?? false,
+    logger: silentLogger,
+    intervalMs: 1_000,
+    trustMs: 3_600_000,
+    now: () => options.now.t,
+  });
+  return { audit, saved, drift, asked: p.asked };
+}
+
+Deno.test("a stored cursor is trusted once the log since it is read; none, or an old one, is not", async () => {
+  const now = { t: T0 + 60_000 };
+  const logs = [entry("delete_robot", 30, "team"), entry("create_robot", 1, "x")];
+  const fresh = follower({ logs, stored: new Map([["k", { at: T0 + 10_000, seen: [] }]]), now });
+  await fresh.audit.poll();
+  assert.deepEqual(fresh.audit.state("k"), {
+    kind: "following",
+    trusted: true,
+    cursor: { at: T0 + 30_000, seen: [fingerprintOf(logs[0])] },
+  });
+  assert.deepEqual(fresh.drift.map((d) => d === "all" ? d : [...d]), [["team"]]);
+  assert.equal(fresh.saved.at(-1)?.get("k")?.at, T0 + 30_000, "the new cursor is stored");
+
+  const none = follower({ logs, now });
+  await none.audit.poll();
+  const first = none.audit.state("k");
+  assert.equal(first.kind === "following" && first.trusted, false);
+
+  const old = follower({ logs, stored: new Map([["k", { at: T0 - 7_200_000, seen: [] }]]), now });
+  await old.audit.poll();
+  const state = old.audit.state("k");
+  assert.equal(state.kind === "following" && state.trusted, false);
+});
+
+Deno.test("403 makes the log unavailable (the plain resync applies); an outage keeps trying", async () => {
+  const now = { t: T0 };
+  const denied = follower({
+    logs: [],
+    fail: new QuayApiError("Quay answered 403", { status: 403, route: "GET /api/v1/superuser/logs" }),
+    now,
+  });
+  await denied.audit.poll();
+  assert.equal(denied.audit.state("k").kind, "unavailable");
+  const down = follower({
+    logs: [],
+    fail: new QuayApiError("Cannot reach Quay", { status: 0, route: "GET /api/v1/superuser/logs" }),
+    now,
+  });
+  await down.audit.poll();
+  assert.equal(down.audit.state("k").kind, "pending");
+});
+
+Deno.test("a cursor is not stored while the drift it covers is unrepaired", async () => {
+  const now = { t: T0 + 60_000 };
+  const f = follower({
+    logs: [entry("delete_repo", 30, "team")],
+    stored: new Map([["k", { at: T0, seen: [] }]]),
+    pending: true,
+    now,
+  });
+  await f.audit.poll();
+  assert.equal(f.saved.at(-1)?.get("k")?.at, T0, "the old cursor is kept");
+});
