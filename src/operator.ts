@@ -488,6 +488,7 @@ export class Operator {
     this.collectorController.lead(this.registry.entries().map((e) => e.key));
     const audit = this.audit;
     if (audit) {
+      this.namespaceController.expectLead();
       const signal = this.#abort.signal;
       const first = audit.poll();
       const bounded = Promise.race([first, new Promise((resolve) => setTimeout(resolve, 5_000))]);
