@@ -57,7 +57,9 @@ const SCOPE_PROBES: readonly {
   { scope: "org:admin", method: "GET", path: (p) => `/api/v1/organization/${p}/robots` },
   { scope: "repo:read", method: "GET", path: (p) => `/api/v1/repository?namespace=${p}` },
   { scope: "repo:create", method: "POST", path: () => "/api/v1/repository", body: {} },
-  { scope: "repo:admin", method: "DELETE", path: (p) => `/api/v1/repository/${p}/${p}` },
+  // Quay answers a repository DELETE in a missing organization with an HTML 500; listing the user
+  // permissions of a missing repository is gated by the same repo:admin check and answers 200.
+  { scope: "repo:admin", method: "GET", path: (p) => `/api/v1/repository/${p}/${p}/permissions/user/` },
   { scope: "user:admin", method: "POST", path: () => "/api/v1/organization/", body: {} },
   { scope: "super:user", method: "GET", path: () => "/api/v1/superuser/users/", optional: true },
 ];
@@ -246,56 +248,75 @@ async function checkIntegration(
     ? createInsecureTransport()
     : createFetchTransport({ caCerts: i.caBundle ? [i.caBundle] : [] });
   try {
-    const probe = `quay-bridge-check-${crypto.randomUUID().slice(0, 8)}`;
-    for (const p of SCOPE_PROBES) {
-      let status = 0;
-      let errorType = "";
-      let detail = "";
-      try {
-        const r = await transport.send({
-          method: p.method,
-          url: i.quayUrl + p.path(probe),
-          headers: {
-            Authorization: `Bearer ${token}`,
-            Accept: "application/json",
-            ...(p.body ? { "Content-Type": "application/json" } : {}),
-          },
-          body: p.body ? JSON.stringify(p.body) : undefined,
-          signal: AbortSignal.timeout(10_000),
-        });
-        status = r.status;
-        try {
-          const body = JSON.parse(r.text) as { error_type?: string; detail?: string };
-          errorType = body.error_type ?? "";
-          detail = body.detail ?? "";
-        } catch {
-          detail = r.text.slice(0, 80);
-        }
-      } catch (error) {
-        add(`${label}: Quay reachable at ${i.quayUrl}`, false, messageOf(error));
-        return;
-      }
-      if (p.scope === "user:read") {
-        add(`${label}: Quay reachable at ${i.quayUrl}`, true);
-        if (status === 401) {
-          add(`${label}: token valid`, false, "Quay rejected the token (401); create a new OAuth token");
-          return;
-        }
-        add(
-          `${label}: token valid`,
-          status === 200,
-          status === 200 ? "" : `GET /api/v1/user/ answered ${status} ${detail}`,
-        );
-      }
-      const missing = status === 403 && errorType === "insufficient_scope";
-      add(
-        `${label}: token scope ${p.scope}`,
-        !missing && status !== 401 && status < 500,
-        missing ? `grant "${p.scope}" to the OAuth token` : status >= 500 ? `Quay answered ${status}` : "",
-        p.optional ? "warn" : "error",
-      );
+    for (const f of await checkQuayToken(label, i.quayUrl, token, transport)) {
+      add(f.check, f.ok, f.detail, f.severity);
     }
   } finally {
     transport.close();
   }
+}
+
+/**
+ * Quay reachable, `token` valid and each scope of {@linkcode SCOPE_PROBES} granted, probed with
+ * requests that change nothing. Stops at the first unreachable or rejected answer.
+ */
+export async function checkQuayToken(
+  label: string,
+  quayUrl: string,
+  token: string,
+  transport: HttpTransport,
+): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  const add = (check: string, ok: boolean, detail = "", severity: Finding["severity"] = "error") =>
+    findings.push({ check, ok, severity, detail });
+  const probe = `quay-bridge-check-${crypto.randomUUID().slice(0, 8)}`;
+  for (const p of SCOPE_PROBES) {
+    let status = 0;
+    let errorType = "";
+    let detail = "";
+    try {
+      const r = await transport.send({
+        method: p.method,
+        url: quayUrl + p.path(probe),
+        headers: {
+          Authorization: `Bearer ${token}`,
+          Accept: "application/json",
+          ...(p.body ? { "Content-Type": "application/json" } : {}),
+        },
+        body: p.body ? JSON.stringify(p.body) : undefined,
+        signal: AbortSignal.timeout(10_000),
+      });
+      status = r.status;
+      try {
+        const body = JSON.parse(r.text) as { error_type?: string; detail?: string };
+        errorType = body.error_type ?? "";
+        detail = body.detail ?? "";
+      } catch {
+        detail = r.text.slice(0, 80);
+      }
+    } catch (error) {
+      add(`${label}: Quay reachable at ${quayUrl}`, false, messageOf(error));
+      return findings;
+    }
+    if (p.scope === "user:read") {
+      add(`${label}: Quay reachable at ${quayUrl}`, true);
+      if (status === 401) {
+        add(`${label}: token valid`, false, "Quay rejected the token (401); create a new OAuth token");
+        return findings;
+      }
+      add(
+        `${label}: token valid`,
+        status === 200,
+        status === 200 ? "" : `GET /api/v1/user/ answered ${status} ${detail}`,
+      );
+    }
+    const missing = status === 403 && errorType === "insufficient_scope";
+    add(
+      `${label}: token scope ${p.scope}`,
+      !missing && status !== 401 && status < 500,
+      missing ? `grant "${p.scope}" to the OAuth token` : status >= 500 ? `Quay answered ${status}` : "",
+      p.optional ? "warn" : "error",
+    );
+  }
+  return findings;
 }

@@ -4,11 +4,12 @@
  * `fixtures.rs`: facts built from plain maps, and scripted ports that hold a small Quay and
  * cluster in memory, record every call, and fail a named call when told to. Only tests import it.
  */
-import { TerminalError } from "../errors.ts";
+import { QuayApiError, TerminalError } from "../errors.ts";
 import type { QuayRole } from "../integration_spec.ts";
 import { API_V1, type QuayIntegrationObject } from "../integration_spec.ts";
 import { FINALIZER, LEGACY_FINALIZER, PROJECT_READY_ANNOTATION } from "../names.ts";
 import type { QuayPrototype, QuayRepository, QuayRobot } from "../quay/client.ts";
+import { QuayReason } from "../quay/reasons.ts";
 import { integrationKey, IntegrationRegistry } from "./integration_registry.ts";
 import type { NamespaceCaches } from "./namespace_facts.ts";
 import type { NamespaceKubePort, QuayPort, RobotSecret } from "./namespace_ports.ts";
@@ -269,9 +270,17 @@ export class ScriptedQuay extends Script implements QuayPort {
     return this;
   }
 
+  /** A write into a missing organization fails as the client reports it (confirmed absent). */
   #org(org: string): FakeOrganization {
     const o = this.organizations.get(org);
-    if (!o) throw new TerminalError(`no organization ${org} in the fixture`, { reason: "FixtureError" });
+    if (!o) {
+      throw new QuayApiError(`Organization ${org} does not exist`, {
+        status: 404,
+        route: "fixture",
+        reason: QuayReason.OrganizationNotFound,
+        retry: "transient",
+      });
+    }
     return o;
   }
 

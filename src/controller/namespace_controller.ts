@@ -44,6 +44,7 @@ import { inferOrganization, syncDigest, SYNCED_ANNOTATION } from "./sync_evidenc
 import { type Action, AWAIT_CHANGE, requeueAfter } from "./queue.ts";
 import type { NamespaceView } from "./views.ts";
 import { DELETION_FAILING_SINCE_ANNOTATION } from "../names.ts";
+import { QuayReason } from "../quay/reasons.ts";
 import { collectDelay } from "./left_behind.ts";
 
 /** What the reconcile remembers between passes (the operator owns it; `plan` and the webhook read it). */
@@ -415,6 +416,12 @@ async function noteDeletionFailure(
   }
 }
 
+/** Reasons of errors that prove the mirror wrong (the client confirms the absence before saying so). */
+const MIRROR_WRONG: ReadonlySet<string> = new Set([
+  QuayReason.OrganizationNotFound,
+  QuayReason.RepositoryNotFound,
+]);
+
 /** Records a failed pass and hands the error to the queue, whose policy decides when to retry. */
 async function fail(
   ctx: NamespaceContext,
@@ -424,6 +431,13 @@ async function fail(
   failingSince?: number,
 ): Promise<never> {
   if (isTokenRejected(error) && scope.integrationKey) ctx.tokens.rejected(scope.integrationKey, error);
+  if (scope.integrationKey && scope.organization && MIRROR_WRONG.has(reasonOf(error))) {
+    // Quay confirmed the organization or a repository gone while the mirror held it: the next pass
+    // reads Quay afresh instead of planning from the mirror again until the resync.
+    const mk = mirrorKey(scope.integrationKey, scope.organization);
+    ctx.memory.organizations.delete(mk);
+    ctx.memory.inferred.delete(mk);
+  }
   // A conflict is routine (someone changed what the plan was made from): the next pass decides again.
   if (retryClassOf(error) === "conflict") throw error;
   const base = { integrationKey: scope.integrationKey, organization: scope.organization };

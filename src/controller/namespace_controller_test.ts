@@ -373,3 +373,69 @@ Deno.test("reconcile after a restart: the cluster's evidence stands for Quay whi
   assert.ok(h.quay.methods().includes("createRepository"));
   h.caches.close();
 });
+
+Deno.test("reconcile: an organization Quay reports gone drops the mirror; the next pass re-reads and repairs it", async () => {
+  const h = harness(newProject());
+  await reconcileNamespace(h.ctx, "team");
+  observeWrites(h);
+  // Deleted by hand in Quay (no audit log followed), then a new ImageStream: the fresh mirror still
+  // says the organization exists, so the plan creates only the repository, which Quay refuses.
+  h.quay.organizations.delete("openshift_team");
+  h.caches.imageStream("team", "web");
+  h.quay.calls.length = 0;
+  await assert.rejects(
+    reconcileNamespace(h.ctx, "team"),
+    (e: unknown) =>
+      e instanceof QuayApiError && e.reason === "OrganizationNotFound" && e.retry === "transient",
+  );
+  assert.deepEqual(h.quay.methods(), ["createRepository"], "the pass planned from the fresh mirror");
+  assert.equal(h.ctx.memory.outcomes.get("team")?.reason, "OrganizationNotFound");
+  assert.equal(h.ctx.memory.organizations.size, 0, "the mirror is dropped");
+
+  // The retry (seconds later, far within the resync) reads Quay and re-creates what is missing.
+  h.clock.now += 5_000;
+  h.quay.calls.length = 0;
+  await reconcileNamespace(h.ctx, "team");
+  assert.deepEqual(h.quay.methods().slice(0, 2), ["getOrganization", "createOrganization"]);
+  assert.deepEqual(
+    h.quay.calls.filter((c) => c[0] === "createRepository").map((c) => c[2]).sort(),
+    ["app", "web"],
+  );
+  assert.equal(h.ctx.memory.outcomes.get("team")?.state, "Ready");
+  h.caches.close();
+});
+
+Deno.test("reconcile: a repository Quay reports gone drops the mirror; other failures keep it", async () => {
+  const h = harness(newProject());
+  await reconcileNamespace(h.ctx, "team");
+  observeWrites(h);
+  h.caches.imageStream("team", "web");
+  h.quay.failNext(
+    "createRepository",
+    new QuayApiError("Quay answered 503", { status: 503, route: "POST /api/v1/repository" }),
+  );
+  await assert.rejects(reconcileNamespace(h.ctx, "team"), QuayApiError);
+  assert.equal(h.ctx.memory.organizations.size, 1, "a transient failure says nothing about the mirror");
+
+  h.quay.failNext(
+    "createRepository",
+    new QuayApiError("Repository openshift_team/web does not exist", {
+      status: 404,
+      route: "POST /api/v1/repository",
+      reason: "RepositoryNotFound",
+      retry: "transient",
+    }),
+  );
+  await assert.rejects(reconcileNamespace(h.ctx, "team"), QuayApiError);
+  assert.equal(h.ctx.memory.organizations.size, 0);
+  h.quay.calls.length = 0;
+  await reconcileNamespace(h.ctx, "team");
+  assert.deepEqual(h.quay.methods().slice(0, 4), [
+    "getOrganization",
+    "listRobots",
+    "listPrototypes",
+    "listRepositories",
+  ]);
+  assert.equal(h.ctx.memory.outcomes.get("team")?.state, "Ready");
+  h.caches.close();
+});

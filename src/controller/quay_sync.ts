@@ -36,13 +36,10 @@ export async function observeOrganization(
     const org = await client.getOrganization(organization);
     if (!org) return { ...unknownOrganization(), observedAt: now };
   }
+  // A missing organization lists as `undefined`: the client confirms an empty list against the
+  // organization itself (Quay answers a super user's list of a missing one with `200 []`).
   const robots = await client.listRobots(organization);
   if (!robots) return { ...unknownOrganization(), observedAt: now };
-  // Quay answers a superuser's robot list of a deleted organization with an empty list, not a 404:
-  // an empty list where robots were known is confirmed against the organization itself.
-  if (robots.length === 0 && previous?.exists && previous.robots.size > 0) {
-    if (!await client.getOrganization(organization)) return { ...unknownOrganization(), observedAt: now };
-  }
   const [prototypes, repositories] = await Promise.all([
     client.listPrototypes(organization),
     client.listRepositories(organization),

@@ -4,7 +4,7 @@
  * halved once per burst of 429s and grown additively by what Quay serves; `Retry-After` pauses all.
  */
 import assert from "node:assert/strict";
-import { AdaptiveRate } from "./client.ts";
+import { AdaptiveRate } from "./pacing.ts";
 
 Deno.test("AdaptiveRate is unlimited until a 429, then halves once per burst and grows additively", () => {
   let now = 0;

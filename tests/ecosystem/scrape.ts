@@ -3,8 +3,9 @@
  * A real run of the operator whose `/metrics` the monitoring checks read: the operator (as `quay-bridge
  * run` runs it, with its ServiceAccount's permissions and the self-managed webhook) against the test
  * world, driven through what an installation sees — a project provisioned in Quay, a Build admitted
- * by the webhook, a malformed AdmissionReview, and Quay answering 500 to organization creation for
- * a second project — so that every metric family has the series a cluster would have.
+ * by the webhook, a malformed AdmissionReview, a forged Quay push notification, and Quay answering 500
+ * to organization creation for a second project — so that every metric family has the series a cluster
+ * would have.
  */
 import { freePort } from "../cli/process.ts";
 import { startBridge, synced, until } from "../integration/harness.ts";
@@ -108,6 +109,14 @@ export async function startOperatorRun(): Promise<OperatorRun> {
         client: http,
       });
       await answer.body?.cancel();
+      // A forged Quay push notification (no valid token): counted, refused, nothing imported.
+      const forged = await fetch(`https://127.0.0.1:${webhookPort}/quay-notifications/quay/org/app/forged`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: '{"repository":"org/app","updated_tags":["v1"]}',
+        client: http,
+      });
+      await forged.body?.cancel();
     } finally {
       http.close();
     }

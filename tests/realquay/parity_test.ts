@@ -52,12 +52,7 @@ interface Names {
  * Differences that cannot matter, by observation label, with the reason. Keep it short: each entry
  * is a place where the world may answer differently from Quay.
  */
-const EXPLAINED: Record<string, string> = {
-  "DELETE /repository (missing org)":
-    "Quay fails with an HTML 500, the world answers 404: `quay-bridge check` probes the repo:admin scope with " +
-    "this request and would report the 500 as a failure (it should probe GET …/permissions/user/, which " +
-    "both answer 200). The client never sends it: deleteRepository reads the repository first",
-};
+const EXPLAINED: Record<string, string> = {};
 
 /** The shape of a JSON value: keys with the shapes of their values, arrays by their first element. */
 export function shapeOf(value: unknown): unknown {
