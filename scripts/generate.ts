@@ -9,17 +9,27 @@ import { NAMESPACED_PERMISSIONS, type Permission, REQUIRED_PERMISSIONS } from ".
 
 /** Groups permissions into RBAC rules: one rule per API group and resource, verbs sorted. */
 export function rbacRules(permissions: readonly Permission[]) {
-  const rules = new Map<string, { apiGroups: string[]; resources: string[]; verbs: Set<string> }>();
+  const rules = new Map<
+    string,
+    { apiGroups: string[]; resources: string[]; names: Set<string>; verbs: Set<string> }
+  >();
   for (const p of permissions) {
     const resource = p.subresource ? `${p.resource}/${p.subresource}` : p.resource;
-    const key = `${p.group}|${resource}`;
+    const key = `${p.group}|${resource}|${p.name === undefined ? "*" : "named"}`;
     let rule = rules.get(key);
-    if (!rule) rules.set(key, rule = { apiGroups: [p.group], resources: [resource], verbs: new Set() });
+    if (!rule) {
+      rules.set(
+        key,
+        rule = { apiGroups: [p.group], resources: [resource], names: new Set(), verbs: new Set() },
+      );
+    }
     rule.verbs.add(p.verb);
+    if (p.name !== undefined) rule.names.add(p.name);
   }
   return [...rules.values()].map((r) => ({
     apiGroups: r.apiGroups,
     resources: r.resources,
+    ...(r.names.size > 0 ? { resourceNames: [...r.names].sort() } : {}),
     verbs: [...r.verbs].sort(),
   }));
 }

@@ -29,6 +29,13 @@ export interface Config {
   readonly kubeEnvironment: KubeEnvironment;
   /** The operator's namespace (Lease, webhook Secret). */
   readonly namespace: string;
+  /**
+   * `namespace` was given (flag, environment, in-cluster file); otherwise `run` takes the
+   * kubeconfig context's namespace, as kubectl does.
+   */
+  readonly namespaceGiven: boolean;
+  /** Namespaces a QuayIntegration's credentials Secret may live in; undefined: the operator's. */
+  readonly credentialsNamespaces: readonly string[] | undefined;
   /** This replica's identity (pod name). */
   readonly podName: string;
   readonly logLevel: LogLevel;
@@ -149,8 +156,20 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: "string",
     placeholder: "<ns>",
     env: ["POD_NAMESPACE"],
-    shownDefault: "the pod's namespace, else quay-bridge",
+    shownDefault: "the pod's namespace; outside a cluster the kubeconfig context's, else quay-bridge",
     help: "The operator's namespace: its Lease and the self-managed webhook Secret",
+    doc: "The operator's namespace: its Lease and the self-managed webhook Secret; `run` stops at once, " +
+      "naming this flag, when it does not exist",
+  },
+  {
+    name: "credentials-namespaces",
+    kind: "string",
+    placeholder: "<ns,…>",
+    shownDefault: "the operator's namespace",
+    help: "Namespaces a QuayIntegration may read its credentials Secret from",
+    doc: "Namespaces a QuayIntegration may read its credentials Secret from; any other is refused " +
+      "(`Ready=False`, reason `CredentialsNamespaceNotAllowed`) and nothing is sent to its host " +
+      "(see [security.md](security.md))",
   },
   {
     name: "pod-name",
@@ -502,7 +521,7 @@ export function parseConfig(sources: ConfigSources): Config {
     env(flagEnvName("webhook-cert-dir")) !== undefined || env("WEBHOOK_CERT_DIR") !== undefined;
   const mode = oneOf<WebhookMode>("webhook-mode", raw("webhook-mode")) ??
     (disabled ? "off" : certDirGiven || inCluster ? "files" : "self-managed");
-  const namespace = str("namespace") ?? sources.inClusterNamespace?.() ?? "quay-bridge";
+  const givenNamespace = str("namespace") ?? sources.inClusterNamespace?.();
   const podName = str("pod-name") ?? `quay-bridge-${crypto.randomUUID().slice(0, 8)}`;
   const proxy = proxyEnvironment(env);
   return Object.freeze({
@@ -515,7 +534,9 @@ export function parseConfig(sources: ConfigSources): Config {
       serviceHost: env("KUBERNETES_SERVICE_HOST"),
       servicePort: env("KUBERNETES_SERVICE_PORT"),
     }),
-    namespace,
+    namespace: givenNamespace ?? "quay-bridge",
+    namespaceGiven: givenNamespace !== undefined,
+    credentialsNamespaces: str("credentials-namespaces")?.split(",").map((n) => n.trim()).filter((n) => n),
     podName,
     logLevel: oneOf<LogLevel>("log-level", must("log-level")) as LogLevel,
     resyncMs: duration("resync"),

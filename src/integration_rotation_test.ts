@@ -49,7 +49,7 @@ Deno.test("spec.credentialRotation: a bad or too short interval is a problem nam
 Deno.test("spec.credentialRotation is a v1 field: the predecessor's API never rotates", () => {
   const r = parse({
     quayHostname: "https://quay.example.com",
-    credentialsSecretName: "ns/s",
+    credentialsSecretName: "quay-bridge/s",
     credentialRotation: { interval: "1h" },
   }, API_LEGACY);
   assert.ok(r.ok);

@@ -68,6 +68,8 @@ export interface Integration {
   readonly notifications?: NotificationSettings | undefined;
   /** Robot tokens are regenerated this often (`spec.credentialRotation`); undefined: only on request. */
   readonly credentialRotation?: { readonly intervalMs: number } | undefined;
+  /** The operator's own namespace, denied by default like `openshift-*`. */
+  readonly operatorNamespace: string;
 }
 
 /** One thing wrong with a QuayIntegration. */
@@ -77,6 +79,25 @@ export interface IntegrationProblem {
   /** What is wrong and what to do. */
   readonly message: string;
 }
+
+/** What the install decides about every QuayIntegration (from `src/config.ts`). */
+export interface IntegrationPolicy {
+  /**
+   * The operator's namespace: never selected unless allow-listed, like `openshift-*`.
+   * @default DEFAULT_OPERATOR_NAMESPACE
+   */
+  readonly operatorNamespace?: string;
+  /**
+   * Namespaces a credentials Secret may live in. The operator can read Secrets in every namespace
+   * (it manages robot Secrets there), so a reference to any namespace would let whoever may write
+   * a QuayIntegration send any Secret's value as a bearer token to a host of their choosing.
+   * @default [operatorNamespace]
+   */
+  readonly credentialsNamespaces?: readonly string[];
+}
+
+/** The operator's namespace when none is configured. */
+export const DEFAULT_OPERATOR_NAMESPACE = "quay-bridge";
 
 /** The result of {@linkcode parseIntegration}. */
 export type ParsedIntegration =
@@ -126,6 +147,25 @@ export function parseQuayHostname(
 }
 
 function parseCredentials(
+  spec: Record<string, unknown>,
+  legacy: boolean,
+  allowed: readonly string[],
+  problems: IntegrationProblem[],
+): Integration["credentialsSecret"] | undefined {
+  const ref = parseCredentialsRef(spec, legacy, problems);
+  if (ref && !allowed.includes(ref.namespace)) {
+    problems.push({
+      reason: "CredentialsNamespaceNotAllowed",
+      message: `The credentials Secret must be in ${allowed.map((n) => `"${n}"`).join(" or ")}, not ` +
+        `"${ref.namespace}": move the Secret there, or have the admin add the namespace with ` +
+        `--credentials-namespaces`,
+    });
+    return undefined;
+  }
+  return ref;
+}
+
+function parseCredentialsRef(
   spec: Record<string, unknown>,
   legacy: boolean,
   problems: IntegrationProblem[],
@@ -243,12 +283,19 @@ function parseCredentialRotation(
   return Object.freeze({ intervalMs });
 }
 
-/** Parses either served form into an {@linkcode Integration}, or the problems that prevent it. */
-export function parseIntegration(object: QuayIntegrationObject): ParsedIntegration {
+/**
+ * Parses either served form into an {@linkcode Integration}, or the problems that prevent it. A
+ * credentials Secret outside `install.credentialsNamespaces` is a problem (never read).
+ */
+export function parseIntegration(
+  object: QuayIntegrationObject,
+  install: IntegrationPolicy = {},
+): ParsedIntegration {
   const name = object.metadata?.name ?? "";
   const legacy = object.apiVersion === API_LEGACY;
   const spec = (object.spec && typeof object.spec === "object" ? object.spec : {}) as Record<string, unknown>;
   const problems: IntegrationProblem[] = [];
+  const operatorNamespace = install.operatorNamespace ?? DEFAULT_OPERATOR_NAMESPACE;
 
   const clusterId = (str(spec.clusterID) ?? "openshift").toLowerCase();
   const prefix = str(spec.organizationPrefix) ?? clusterId;
@@ -269,7 +316,12 @@ export function parseIntegration(object: QuayIntegrationObject): ParsedIntegrati
     });
   }
 
-  const credentialsSecret = parseCredentials(spec, legacy, problems);
+  const credentialsSecret = parseCredentials(
+    spec,
+    legacy,
+    install.credentialsNamespaces ?? [operatorNamespace],
+    problems,
+  );
   const host = parseQuayHostname(spec.quayHostname);
   if (!host.ok) problems.push({ reason: "InvalidQuayHostname", message: host.message });
 
@@ -337,6 +389,7 @@ export function parseIntegration(object: QuayIntegrationObject): ParsedIntegrati
       repositoryDeletionPolicy,
       notifications: notifications.ok ? notifications.settings : undefined,
       credentialRotation,
+      operatorNamespace,
     }),
   };
 }
@@ -352,6 +405,8 @@ export interface NamespaceSelection {
   readonly allowlistNamespaces: readonly string[];
   readonly denylistNamespaces: readonly string[];
   readonly namespaceSelector: LabelSelector | undefined;
+  /** The operator's own namespace, denied by default like `openshift-*`. */
+  readonly operatorNamespace?: string;
 }
 
 /**
@@ -359,7 +414,10 @@ export interface NamespaceSelection {
  * select can be told apart from the rest. `undefined` when the selection fields themselves cannot
  * be parsed: such a resource selects nothing.
  */
-export function parseSelection(object: QuayIntegrationObject): NamespaceSelection | undefined {
+export function parseSelection(
+  object: QuayIntegrationObject,
+  install: IntegrationPolicy = {},
+): NamespaceSelection | undefined {
   const legacy = object.apiVersion === API_LEGACY;
   const spec = (object.spec && typeof object.spec === "object" ? object.spec : {}) as Record<string, unknown>;
   const problems: IntegrationProblem[] = [];
@@ -370,12 +428,14 @@ export function parseSelection(object: QuayIntegrationObject): NamespaceSelectio
     allowlistNamespaces: allow,
     denylistNamespaces: deny,
     namespaceSelector: spec.namespaceSelector ? spec.namespaceSelector as LabelSelector : undefined,
+    operatorNamespace: install.operatorNamespace ?? DEFAULT_OPERATOR_NAMESPACE,
   };
 }
 
 /**
  * True when `integration` manages `namespace`. The upstream rule, in order: deny-listed → no;
- * allow-listed → yes; `default`, `openshift`, `management-infra`, `openshift-*`, `kube-*` → no;
+ * allow-listed → yes; `default`, `openshift`, `management-infra`, `openshift-*`, `kube-*` and the
+ * operator's own namespace → no;
  * otherwise yes only when the allow list is empty. `namespaceSelector` is ANDed with the result.
  */
 export function selectsNamespace(integration: NamespaceSelection, namespace: NamespaceFacts): boolean {
@@ -386,7 +446,10 @@ export function selectsNamespace(integration: NamespaceSelection, namespace: Nam
 function listsAllow(integration: NamespaceSelection, name: string): boolean {
   if (integration.denylistNamespaces.includes(name)) return false;
   if (integration.allowlistNamespaces.includes(name)) return true;
-  if (DEFAULT_DENIED_NAMES.has(name) || DEFAULT_DENIED_PREFIXES.some((p) => name.startsWith(p))) return false;
+  if (
+    DEFAULT_DENIED_NAMES.has(name) || name === integration.operatorNamespace ||
+    DEFAULT_DENIED_PREFIXES.some((p) => name.startsWith(p))
+  ) return false;
   return integration.allowlistNamespaces.length === 0;
 }
 

@@ -63,7 +63,7 @@ Deno.test("parseIntegration maps the legacy v1alpha1 fields", () => {
       whitelistNamespaces: ["a"],
       blacklistNamespaces: ["b"],
     },
-  });
+  }, { operatorNamespace: "ops" });
   assert.ok(r.ok);
   assert.deepEqual(r.integration.credentialsSecret, { namespace: "ops", name: "quay-token", key: "token" });
   assert.deepEqual(r.integration.allowlistNamespaces, ["a"]);
@@ -134,4 +134,37 @@ Deno.test("selectsNamespace ANDs the namespaceSelector with the lists", () => {
   });
   assert.equal(selectsNamespace(expr, { name: "a", labels: { env: "dev" } }), true);
   assert.equal(selectsNamespace(expr, { name: "a", labels: { env: "prod" } }), false);
+});
+
+Deno.test("parseIntegration refuses a credentials Secret outside the allowed namespaces", () => {
+  const outside = { ...base, credentialsSecret: { namespace: "victim", name: "db-creds", key: "password" } };
+  const r = parseIntegration(v1(outside));
+  assert.equal(r.ok, false);
+  assert.deepEqual(!r.ok && r.problems.map((p) => p.reason), ["CredentialsNamespaceNotAllowed"]);
+  const legacy = parseIntegration({
+    apiVersion: API_LEGACY,
+    metadata: { name: "old" },
+    spec: { credentialsSecretName: "victim/db-creds", quayHostname: "quay.example.com" },
+  });
+  assert.deepEqual(!legacy.ok && legacy.problems.map((p) => p.reason), ["CredentialsNamespaceNotAllowed"]);
+  // The operator's namespace, wherever it is, and the admin's list.
+  assert.equal(parseIntegration(v1(outside), { operatorNamespace: "victim" }).ok, true);
+  assert.equal(parseIntegration(v1(base), { operatorNamespace: "elsewhere" }).ok, false);
+  const listed = { operatorNamespace: "quay-bridge", credentialsNamespaces: ["quay-bridge", "victim"] };
+  assert.equal(parseIntegration(v1(outside), listed).ok, true);
+});
+
+Deno.test("selectsNamespace leaves the operator's own namespace alone unless allow-listed", () => {
+  assert.equal(selectsNamespace(parsed(base), { name: "quay-bridge" }), false);
+  const elsewhere = parseIntegration(v1(base), {
+    operatorNamespace: "ops",
+    credentialsNamespaces: ["quay-bridge"],
+  });
+  assert.ok(elsewhere.ok);
+  assert.equal(selectsNamespace(elsewhere.integration, { name: "ops" }), false);
+  assert.equal(selectsNamespace(elsewhere.integration, { name: "quay-bridge" }), true);
+  assert.equal(
+    selectsNamespace(parsed({ ...base, allowlistNamespaces: ["quay-bridge"] }), { name: "quay-bridge" }),
+    true,
+  );
 });

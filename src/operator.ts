@@ -9,6 +9,7 @@
  * on every replica (the webhook answers from them); the leader-only queues take keys only while
  * this replica leads.
  */
+import type { IntegrationPolicy } from "./integration_spec.ts";
 import type { KubeClient } from "./kube/client.ts";
 import { Reflector } from "./kube/reflector.ts";
 import {
@@ -77,6 +78,8 @@ export interface OperatorSettings {
   instance?: string;
   /** Server-side watch timeout. @default 300 */
   watchTimeoutSeconds?: number;
+  /** The operator's namespace and the namespaces credentials Secrets may be read from. */
+  policy?: IntegrationPolicy;
 }
 
 /** Observers for metrics. */
@@ -158,6 +161,7 @@ export class Operator {
       // QuayReachable follows the calls: a flip is written within a second (bursts coalesce).
       onReachability: (key) => this.integrationController?.enqueue(key, 250),
       signal: this.#abort.signal,
+      policy: settings.policy,
     });
     this.events = options.events ?? new EventRecorder(kube, log, { instance: settings.instance });
 
@@ -484,6 +488,7 @@ export class Operator {
     this.collectorController.lead(this.registry.entries().map((e) => e.key));
     const audit = this.audit;
     if (audit) {
+      this.namespaceController.expectLead();
       const signal = this.#abort.signal;
       const first = audit.poll();
       const bounded = Promise.race([first, new Promise((resolve) => setTimeout(resolve, 5_000))]);

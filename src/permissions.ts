@@ -1,7 +1,8 @@
 /**
  * @module
  * The Kubernetes permissions the operator's code uses, verb by verb. `deploy/rbac` grants exactly
- * these (a test compares them), and `quay-bridge check` asks the API server for each.
+ * these (a test compares them), and `quay-bridge check` asks the API server for each. Why each one
+ * is needed and cannot be narrower: docs/security.md.
  */
 
 /** One permission. */
@@ -10,11 +11,16 @@ export interface Permission {
   readonly resource: string;
   readonly verb: string;
   readonly subresource?: string;
+  /** Only this object (RBAC `resourceNames`). */
+  readonly name?: string;
 }
 
 function p(group: string, resource: string, verbs: string[], subresource?: string): Permission[] {
   return verbs.map((verb) => ({ group, resource, verb, ...(subresource ? { subresource } : {}) }));
 }
+
+/** The CustomResourceDefinitions `check` looks for, by name. */
+export const CHECKED_CRDS = ["quayintegrations.quay.redhat.com", "quayintegrations.redhatcop.redhat.io"];
 
 /** Cluster-wide permissions. */
 export const REQUIRED_PERMISSIONS: readonly Permission[] = [
@@ -33,16 +39,22 @@ export const REQUIRED_PERMISSIONS: readonly Permission[] = [
   ...p("redhatcop.redhat.io", "quayintegrations", ["get", "list", "watch"]),
   ...p("redhatcop.redhat.io", "quayintegrations", ["get", "patch", "update"], "status"),
   // The webhook configuration: its caBundle patched (self-managed certificates); created and updated
-  // whole when the operator runs outside the cluster.
+  // whole when the operator runs outside the cluster; listed by `check`. Its name is a flag, so no
+  // resourceNames (see docs/security.md).
   ...p("admissionregistration.k8s.io", "mutatingwebhookconfigurations", [
     "get",
     "list",
-    "watch",
     "create",
     "update",
     "patch",
   ]),
-  ...p("apiextensions.k8s.io", "customresourcedefinitions", ["get", "list"]),
+  // `check` reads the two QuayIntegration CRDs, and nothing else.
+  ...CHECKED_CRDS.map((name) => ({
+    group: "apiextensions.k8s.io",
+    resource: "customresourcedefinitions",
+    verb: "get",
+    name,
+  })),
 ];
 
 /** Permissions in the operator's own namespace (Lease, self-managed webhook certificate). */

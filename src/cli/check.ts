@@ -28,7 +28,7 @@ import {
   type HttpTransport,
 } from "../http/transport.ts";
 import { VERSION } from "../version.ts";
-import { REQUIRED_PERMISSIONS } from "../permissions.ts";
+import { CHECKED_CRDS, REQUIRED_PERMISSIONS } from "../permissions.ts";
 
 /** One preflight finding. */
 export interface Finding {
@@ -119,7 +119,7 @@ export async function collectFindings(config: Config): Promise<Finding[]> {
         "warn",
       );
     }
-    for (const crd of ["quayintegrations.quay.redhat.com", "quayintegrations.redhatcop.redhat.io"]) {
+    for (const crd of CHECKED_CRDS) {
       const legacy = crd.endsWith("redhatcop.redhat.io");
       const found = await kube.get(CRDS, crd).catch(() => undefined);
       add(`CRD ${crd}`, found !== undefined, found ? "" : "apply deploy/crds", legacy ? "warn" : "error");
@@ -135,6 +135,7 @@ export async function collectFindings(config: Config): Promise<Finding[]> {
             resource: p.resource,
             verb: p.verb,
             ...(p.subresource ? { subresource: p.subresource } : {}),
+            ...(p.name ? { name: p.name } : {}),
           },
         },
       }) as unknown as { status?: { allowed?: boolean; reason?: string } };
@@ -189,7 +190,7 @@ export async function collectFindings(config: Config): Promise<Finding[]> {
       integrations.length > 0,
       integrations.length > 0 ? `${integrations.length}` : "create one (deploy/samples)",
     );
-    for (const object of integrations) await checkIntegration(kube, object, add);
+    for (const object of integrations) await checkIntegration(kube, config, object, add);
   } catch (error) {
     add("Kubernetes API", false, messageOf(error));
   } finally {
@@ -209,11 +210,15 @@ export function proxyInUse(url: string): string {
 
 async function checkIntegration(
   kube: KubeClient,
+  config: Config,
   object: QuayIntegrationObject,
   add: (check: string, ok: boolean, detail?: string, severity?: Finding["severity"]) => void,
 ): Promise<void> {
   const label = `QuayIntegration ${object.metadata?.name} (${object.apiVersion})`;
-  const parsed = parseIntegration(object);
+  const parsed = parseIntegration(object, {
+    operatorNamespace: config.namespace,
+    credentialsNamespaces: config.credentialsNamespaces,
+  });
   if (!parsed.ok) {
     for (const p of parsed.problems) add(`${label}: ${p.reason}`, false, p.message);
     return;

@@ -58,7 +58,14 @@ export async function runPlan(options: PlanOptions): Promise<number> {
     options.write(`error: ${messageOf(error)}\n`);
     return 1;
   }
-  const operator = new Operator({ kube, logger, events: { emit() {} } });
+  const operator = new Operator({
+    kube,
+    logger,
+    events: { emit() {} },
+    settings: {
+      policy: { operatorNamespace: config.namespace, credentialsNamespaces: config.credentialsNamespaces },
+    },
+  });
   try {
     await operator.start();
     const plans = await computePlans(

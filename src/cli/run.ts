@@ -2,13 +2,19 @@
  * @module
  * `quay-bridge run`: the operator process. Loads the Kubernetes connection, starts the caches, the
  * operations server and the admission webhook on every replica, and the reconcilers on the elected
- * leader only. One AbortSignal drives shutdown: the queues finish their in-flight work, the Lease is
- * released, the servers drain. Losing the Lease ends the process (its caches and workers may be
- * stale), as controller-runtime does; the Deployment restarts it as a standby.
+ * leader only. One AbortSignal drives shutdown: the queues get a short grace for their in-flight
+ * work, the Lease is released, the servers drain — all within {@linkcode SHUTDOWN_BUDGET_MS}, after
+ * which `run` returns whatever is still pending (a hung request must not keep a pod past its grace
+ * period holding the Lease). Losing the Lease ends the process the same way (its caches and
+ * workers may be stale), as controller-runtime does; `/healthz` fails from the moment renewals
+ * stall, and the Deployment restarts it as a standby. Both HTTP servers sit behind a connection
+ * guard (`../http/guard.ts`): `Deno.serve` has no read timeouts.
  */
 import type { Config } from "../config.ts";
 import { messageOf } from "../errors.ts";
-import { KubeClient, loadKubeConnection } from "../kube/client.ts";
+import { guardConnections } from "../http/guard.ts";
+import { KubeClient, type KubeConnection, loadKubeConnection } from "../kube/client.ts";
+import { NAMESPACES } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
 import { NotificationFeature } from "../notifications/feature.ts";
 import { Operator } from "../operator.ts";
@@ -32,6 +38,24 @@ import {
   StartupError,
 } from "./startup.ts";
 import { startWebhook, type WebhookHandle } from "./webhook_wiring.ts";
+
+/** From the shutdown signal (or the loss of the Lease) to `run` returning, at most. */
+export const SHUTDOWN_BUDGET_MS = 1_200;
+/** Of that, how long in-flight reconciles may finish before their signal aborts. */
+const RECONCILE_GRACE_MS = 400;
+/** Of that, what is kept for releasing the Lease. */
+const RELEASE_RESERVE_MS = 500;
+
+/** Resolves when `work` settles or after `ms`, whichever is first; true when it settled. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), Math.max(0, ms)));
+  try {
+    return await Promise.race([work.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Options for {@linkcode runOperator}. */
 export interface RunOptions {
@@ -61,7 +85,7 @@ export async function runOperator(options: RunOptions): Promise<number> {
 }
 
 async function runStarted(options: RunOptions): Promise<number> {
-  const { config, logger, signal } = options;
+  const { logger, signal } = options;
   // The computed gauges read the operator, which is created below with observers that use `metrics`.
   const started: { operator?: Operator } = {};
   const metrics = new Metrics({
@@ -73,17 +97,18 @@ async function runStarted(options: RunOptions): Promise<number> {
         ? leftBehindCounts(started.operator.registry).map((c) => [{ integration: c.integration }, c.count])
         : [],
   });
-  configureProxy(config.proxy);
+  configureProxy(options.config.proxy);
   let connection;
   try {
     connection = await loadKubeConnection({
-      kubeconfig: config.kubeconfig,
-      context: config.context,
-      environment: config.kubeEnvironment,
+      kubeconfig: options.config.kubeconfig,
+      context: options.config.context,
+      environment: options.config.kubeEnvironment,
     });
   } catch (error) {
-    throw kubeconfigFailure(error, config.kubeconfig);
+    throw kubeconfigFailure(error, options.config.kubeconfig);
   }
+  const config = withNamespace(options.config, connection);
   const opsWhere = {
     host: config.opsHost,
     port: config.opsPort,
@@ -111,6 +136,12 @@ async function runStarted(options: RunOptions): Promise<number> {
     onCall: ({ verb, resource, status }) =>
       metrics.kubeRequests.inc({ verb, resource, code: String(status) }),
   });
+  try {
+    await requireNamespace(kube, config.namespace);
+  } catch (error) {
+    kube.close();
+    throw error;
+  }
   const queueObserver = (name: string) => ({
     reconciled: ({ durationMs, error }: { durationMs: number; error?: unknown }) => {
       metrics.reconciles.inc({ queue: name, result: error ? "error" : "success" });
@@ -135,6 +166,7 @@ async function runStarted(options: RunOptions): Promise<number> {
       concurrency: config.concurrency,
       quay: { timeoutMs: config.quayTimeoutMs },
       instance: config.podName,
+      policy: { operatorNamespace: config.namespace, credentialsNamespaces: config.credentialsNamespaces },
     },
     observers: {
       onQuayCall: ({ route, status, durationMs }) => {
@@ -160,18 +192,30 @@ async function runStarted(options: RunOptions): Promise<number> {
   });
 
   let webhook: WebhookHandle | undefined;
-  let ops: Deno.HttpServer | undefined;
+  let elector: LeaderElector | undefined;
+  // Every shutdown step is bounded by one deadline, set when shutdown starts.
+  let deadline = Infinity;
+  const left = () => deadline - performance.now();
+  const startShutdown = () => {
+    if (deadline === Infinity) deadline = performance.now() + SHUTDOWN_BUDGET_MS;
+  };
+  signal.addEventListener("abort", startShutdown, { once: true });
+  // The ops server outlives the operator's own shutdown so /healthz can report it; it listens on
+  // loopback behind the guard, which holds the public port.
+  const opsStop = new AbortController();
+  let ops: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let opsGuard: ReturnType<typeof guardConnections> | undefined;
   try {
     ops = config.opsPort > 0
       ? Deno.serve(
         {
-          port: config.opsPort,
-          hostname: config.opsHost,
-          signal,
-          onListen: ({ port }) => logger.info("ops server listening", { port }),
+          port: 0,
+          hostname: "127.0.0.1",
+          signal: AbortSignal.any([signal, opsStop.signal]),
+          onListen: () => {},
         },
         createOpsApp(metrics, {
-          healthy: () => ({ ok: true }),
+          healthy: () => elector?.health() ?? { ok: true },
           ready: () => {
             if (!operator.cachesReady) return { ok: false, reason: "caches not synced" };
             if (webhook && !webhook.serving()) return { ok: false, reason: "webhook not serving" };
@@ -180,7 +224,19 @@ async function runStarted(options: RunOptions): Promise<number> {
         }).fetch,
       )
       : undefined;
+    const inner = ops;
+    opsGuard = inner
+      ? guardConnections({
+        hostname: config.opsHost,
+        port: config.opsPort,
+        targetPort: () => inner.addr.port,
+        requestTimeoutMs: 10_000,
+        onClose: (reason) => logger.debug("ops connection closed by the guard", { reason }),
+      })
+      : undefined;
+    if (opsGuard) logger.info("ops server listening", { port: opsGuard.addr.port });
   } catch (error) {
+    opsStop.abort();
     kube.close();
     throw listenFailure(error, opsWhere);
   }
@@ -216,7 +272,7 @@ async function runStarted(options: RunOptions): Promise<number> {
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
       return 0;
     }
-    const elector = new LeaderElector({
+    elector = new LeaderElector({
       kube,
       namespace: config.namespace,
       name: config.leaseName,
@@ -234,7 +290,12 @@ async function runStarted(options: RunOptions): Promise<number> {
     // Shutdown stops the queues first, then the Lease is released (hold() releases on abort).
     const stopping = new AbortController();
     signal.addEventListener("abort", async () => {
-      await Promise.all([operator.stop(), notifications.stop()]);
+      // The webhook drains meanwhile (its grace period runs alongside).
+      const closing = webhook?.close().catch(() => {});
+      await settlesWithin(
+        Promise.all([operator.stop(RECONCILE_GRACE_MS), notifications.stop(RECONCILE_GRACE_MS), closing]),
+        left() - RELEASE_RESERVE_MS,
+      );
       stopping.abort();
     }, { once: true });
     const result = await elector.hold(stopping.signal);
@@ -249,15 +310,52 @@ async function runStarted(options: RunOptions): Promise<number> {
     logger.error("operator failed", { error: messageOf(error) });
     return 1;
   } finally {
-    await notifications.stop().catch(() => {});
-    await operator.stop().catch(() => {});
-    await webhook?.close().catch(() => {});
+    startShutdown();
+    const cleanup = Promise.all([
+      notifications.stop(RECONCILE_GRACE_MS).catch(() => {}),
+      operator.stop(RECONCILE_GRACE_MS).catch(() => {}),
+      webhook?.close().catch(() => {}),
+    ]);
+    if (!await settlesWithin(cleanup, left() - 100)) {
+      logger.warn("shutdown budget spent; leaving the rest to process exit", {
+        budgetMs: SHUTDOWN_BUDGET_MS,
+      });
+    }
     // After a start-up failure the signal never aborts: the ops server is shut down here.
-    await ops?.shutdown().catch(() => {});
-    await ops?.finished;
+    opsStop.abort();
+    if (ops) await settlesWithin(ops.finished, left());
+    if (opsGuard) await settlesWithin(opsGuard.close(Math.max(0, left() - 50)), left());
     kube.close();
     logger.info("stopped", {});
   }
+}
+
+/**
+ * The operator's namespace: as given, else (outside a cluster) the kubeconfig context's, as kubectl
+ * takes it, else the default.
+ */
+function withNamespace(config: Config, connection: KubeConnection): Config {
+  if (config.namespaceGiven || !connection.namespace) return config;
+  return Object.freeze({ ...config, namespace: connection.namespace });
+}
+
+/**
+ * Stops at once when the API server says the operator's namespace does not exist (its Lease and
+ * webhook Secret live there; without it the operator would only log failed Lease updates). Other
+ * failures are left to the retrying code paths.
+ */
+async function requireNamespace(kube: KubeClient, namespace: string): Promise<void> {
+  let found: unknown;
+  try {
+    found = await kube.get(NAMESPACES, namespace);
+  } catch {
+    return;
+  }
+  if (found) return;
+  throw new StartupError(
+    `namespace "${namespace}" not found: the operator keeps its Lease and webhook Secret there`,
+    `create it, or name another with --namespace (or a namespace in the kubeconfig context)`,
+  );
 }
 
 /** A failure of `Deno.serve`/`Deno.listen` itself (as opposed to a certificate or API problem). */

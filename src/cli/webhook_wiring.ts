@@ -75,7 +75,9 @@ export async function startWebhook(options: StartWebhookOptions): Promise<Webhoo
     ? (request: Request) =>
       isNotificationRequest(request) ? notifications.handler(request) : app.fetch(request)
     : app.fetch;
-  const common = { handler, hostname: config.webhookHost, port: config.webhookPort, logger };
+  // A request must be answered within the admission budget plus time to send it (guard.ts).
+  const guard = { requestTimeoutMs: config.admissionBudgetMs + 8_000 };
+  const common = { handler, hostname: config.webhookHost, port: config.webhookPort, logger, guard };
 
   if (config.webhookMode === "files") {
     const server = await serveWebhookFromDirectory({ ...common, certDir: config.webhookCertDir });

@@ -30,6 +30,13 @@ export class ChangeFeed<T> {
 export class Controller {
   readonly queue: WorkQueue;
   #leading = false;
+  /**
+   * Keys changed between {@linkcode Controller.expectLead} and {@linkcode Controller.lead} (a
+   * leader whose start waits, e.g. for Quay's audit log): served first, ahead of the re-read of
+   * everything.
+   */
+  readonly #missed = new Set<string>();
+  #expecting = false;
 
   constructor(options: WorkQueueOptions) {
     this.queue = new WorkQueue(options);
@@ -46,13 +53,25 @@ export class Controller {
    */
   enqueue(key: string, delayMs = 0): boolean {
     if (this.#leading) this.queue.add(key, delayMs);
+    else if (this.#expecting) this.#missed.add(key);
     return this.#leading;
   }
 
-  /** Starts taking keys, beginning with `keys`. */
+  /** Leadership has started but {@linkcode Controller.lead} will come later: keep the changes meanwhile. */
+  expectLead(): void {
+    this.#expecting = true;
+  }
+
+  /**
+   * Starts taking keys: first those that changed since `expectLead()`, then `keys` in the background
+   * lane (a new project is not kept waiting behind the re-read of every namespace).
+   */
   lead(keys: Iterable<string>): void {
     this.#leading = true;
-    for (const key of keys) this.queue.add(key);
+    this.#expecting = false;
+    for (const key of this.#missed) this.queue.add(key);
+    this.#missed.clear();
+    for (const key of keys) this.queue.add(key, 0, "background");
   }
 
   /** Stops taking keys and finishes the running ones within `graceMs`. */

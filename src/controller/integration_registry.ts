@@ -9,6 +9,7 @@
  */
 import {
   type Integration,
+  type IntegrationPolicy,
   type IntegrationProblem,
   type NamespaceFacts,
   type NamespaceSelection,
@@ -87,6 +88,8 @@ export interface IntegrationRegistryOptions {
   /** Clock of the reachability record. @default Date.now */
   now?: () => number;
   signal?: AbortSignal;
+  /** The operator's namespace and where credentials Secrets may be read. */
+  policy?: IntegrationPolicy;
 }
 
 interface ClientEntry {
@@ -119,12 +122,12 @@ export class IntegrationRegistry {
       this.#clients.delete(key);
       return previous !== undefined;
     }
-    const parsed = parseIntegration(object);
+    const parsed = parseIntegration(object, this.#options.policy);
     this.#entries.set(key, {
       key,
       object,
       parsed,
-      selection: parsed.ok ? undefined : parseSelection(object),
+      selection: parsed.ok ? undefined : parseSelection(object, this.#options.policy),
     });
     return JSON.stringify(previous?.object.spec) !== JSON.stringify(object.spec) ||
       previous?.object.metadata?.generation !== object.metadata?.generation;

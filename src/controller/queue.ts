@@ -6,16 +6,26 @@
  * result decides what comes next, and failures are routed through one policy: transient errors
  * back off per key with jitter, conflicts retry promptly, terminal errors wait for a change (with
  * a slow safety-net requeue, because a missed watch event must not strand a key forever).
+ *
+ * Two lanes: work caused by a change (a new project, an edit) is served before `background` work
+ * (the re-reads of every key at startup and on resync), so a restart of an operator with thousands
+ * of namespaces does not keep a new project waiting behind all of them. A key asked for in both
+ * lanes is served in the first.
  */
 import { backoffDelay, messageOf, reasonOf, retryAfterMsOf, retryClassOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
-/** What a reconcile asks for next. */
-export type Action = { readonly requeueAfterMs: number } | { readonly awaitChange: true };
+/** Which lane a key waits in: `change` is served before `background`. */
+export type Lane = "change" | "background";
 
-/** Requeue after `ms`. */
-export function requeueAfter(ms: number): Action {
-  return { requeueAfterMs: ms };
+/** What a reconcile asks for next. */
+export type Action =
+  | { readonly requeueAfterMs: number; readonly lane?: Lane }
+  | { readonly awaitChange: true };
+
+/** Requeue after `ms` (a periodic re-read passes `"background"`). */
+export function requeueAfter(ms: number, lane: Lane = "change"): Action {
+  return lane === "change" ? { requeueAfterMs: ms } : { requeueAfterMs: ms, lane };
 }
 
 /** Wait for a watch event to add the key again. */
@@ -50,13 +60,17 @@ export interface WorkQueueOptions {
 /** A keyed, deduplicating, per-key serialised work queue with delayed requeue. */
 export class WorkQueue {
   readonly #options: WorkQueueOptions;
-  /** Keys ready to run, in arrival order. */
-  readonly #ready: string[] = [];
-  readonly #readySet = new Set<string>();
+  /** Keys ready to run, per lane in arrival order; a key whose lane changed is skipped when met. */
+  readonly #ready: Record<Lane, string[]> = { change: [], background: [] };
+  /** Ready keys and their lane. */
+  readonly #readySet = new Map<string, Lane>();
   readonly #running = new Set<string>();
-  /** Keys added while running: they run again when the current run ends. */
-  readonly #dirty = new Set<string>();
-  readonly #delayed = new Map<string, { at: number; timer: ReturnType<typeof setTimeout> }>();
+  /** Keys added while running, and their lane: they run again when the current run ends. */
+  readonly #dirty = new Map<string, Lane>();
+  readonly #delayed = new Map<
+    string,
+    { at: number; lane: Lane; timer: ReturnType<typeof setTimeout> }
+  >();
   readonly #failures = new Map<string, number>();
   readonly #inFlight = new Set<Promise<void>>();
   #controller = new AbortController();
@@ -80,8 +94,11 @@ export class WorkQueue {
     return true;
   }
 
-  /** Adds `key`, now or after `delayMs`. Adding an already-pending key is a no-op. */
-  add(key: string, delayMs = 0): void {
+  /**
+   * Adds `key`, now or after `delayMs`, in `lane`. Adding an already-pending key is a no-op, except
+   * that a `change` moves a key waiting in the background lane ahead.
+   */
+  add(key: string, delayMs = 0, lane: Lane = "change"): void {
     if (this.#stopped) return;
     if (delayMs > 0) {
       if (this.#readySet.has(key)) return;
@@ -91,9 +108,9 @@ export class WorkQueue {
       if (existing) clearTimeout(existing.timer);
       const timer = setTimeout(() => {
         this.#delayed.delete(key);
-        this.add(key);
+        this.add(key, 0, lane);
       }, delayMs);
-      this.#delayed.set(key, { at, timer });
+      this.#delayed.set(key, { at, lane, timer });
       this.#report();
       return;
     }
@@ -103,12 +120,13 @@ export class WorkQueue {
       this.#delayed.delete(key);
     }
     if (this.#running.has(key)) {
-      this.#dirty.add(key);
+      if (this.#dirty.get(key) !== "change") this.#dirty.set(key, lane);
       return;
     }
-    if (this.#readySet.has(key)) return;
-    this.#readySet.add(key);
-    this.#ready.push(key);
+    const current = this.#readySet.get(key);
+    if (current === "change" || current === lane) return;
+    this.#readySet.set(key, lane);
+    this.#ready[lane].push(key);
     this.#report();
     this.#pump();
   }
@@ -128,7 +146,8 @@ export class WorkQueue {
     this.#stopped = true;
     for (const { timer } of this.#delayed.values()) clearTimeout(timer);
     this.#delayed.clear();
-    this.#ready.length = 0;
+    this.#ready.change.length = 0;
+    this.#ready.background.length = 0;
     this.#readySet.clear();
     const timer = setTimeout(() => this.#controller.abort(), graceMs);
     await Promise.allSettled([...this.#inFlight]);
@@ -142,14 +161,19 @@ export class WorkQueue {
 
   #pump(): void {
     const limit = this.#options.concurrency ?? 4;
-    while (!this.#stopped && this.#running.size < limit && this.#ready.length > 0) {
-      const key = this.#ready.shift() as string;
+    while (!this.#stopped && this.#running.size < limit && this.#readySet.size > 0) {
+      const key = this.#next();
+      if (key === undefined) break;
       this.#readySet.delete(key);
       this.#running.add(key);
       const run = this.#run(key).finally(() => {
         this.#inFlight.delete(run);
         this.#running.delete(key);
-        if (this.#dirty.delete(key)) this.add(key);
+        const again = this.#dirty.get(key);
+        if (again !== undefined) {
+          this.#dirty.delete(key);
+          this.add(key, 0, again);
+        }
         this.#report();
         this.#pump();
         if (this.#readySet.size === 0 && this.#running.size === 0) {
@@ -160,6 +184,18 @@ export class WorkQueue {
     }
   }
 
+  /** The next ready key: change lane first; entries left behind by a lane change are dropped. */
+  #next(): string | undefined {
+    for (const lane of ["change", "background"] as const) {
+      const list = this.#ready[lane];
+      while (list.length > 0) {
+        const key = list.shift() as string;
+        if (this.#readySet.get(key) === lane) return key;
+      }
+    }
+    return undefined;
+  }
+
   async #run(key: string): Promise<void> {
     const started = performance.now();
     const log = this.#options.logger;
@@ -167,7 +203,7 @@ export class WorkQueue {
       const action = await this.#options.reconcile(key, this.#controller.signal);
       this.#failures.delete(key);
       this.#options.observer?.reconciled?.({ key, durationMs: performance.now() - started });
-      if ("requeueAfterMs" in action) this.add(key, Math.max(1, action.requeueAfterMs));
+      if ("requeueAfterMs" in action) this.add(key, Math.max(1, action.requeueAfterMs), action.lane);
     } catch (error) {
       this.#options.observer?.reconciled?.({ key, durationMs: performance.now() - started, error });
       if (this.#stopped) return;

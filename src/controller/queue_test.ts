@@ -116,3 +116,45 @@ Deno.test("work queue keeps the earliest of two delayed requeues", async () => {
   assert.ok((seen[0] ?? 0) < 5_000);
   await queue.shutdown();
 });
+
+Deno.test("work queue serves the change lane before background work, and a change promotes a background key", async () => {
+  const runs: string[] = [];
+  const gate = deferred();
+  const queue = new WorkQueue({
+    name: "t",
+    logger: silentLogger,
+    concurrency: 1,
+    reconcile: async (key) => {
+      runs.push(key);
+      if (key === "first") await gate.promise;
+      return AWAIT_CHANGE;
+    },
+  });
+  queue.add("first");
+  for (let i = 0; i < 5; i++) queue.add(`old-${i}`, 0, "background");
+  queue.add("new-a");
+  queue.add("old-3"); // a change to a key waiting in the background lane
+  queue.add("new-b", 0, "background");
+  queue.add("new-b");
+  gate.resolve();
+  await queue.idle();
+  assert.deepEqual(runs, ["first", "new-a", "old-3", "new-b", "old-0", "old-1", "old-2", "old-4"]);
+  // A delayed background requeue stays in the background lane.
+  runs.length = 0;
+  const lanes = new WorkQueue({
+    name: "t",
+    logger: silentLogger,
+    concurrency: 1,
+    reconcile: (key) => {
+      runs.push(key);
+      return Promise.resolve(
+        key === "resync" && runs.length === 1 ? requeueAfter(1, "background") : AWAIT_CHANGE,
+      );
+    },
+  });
+  lanes.add("resync");
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(runs, ["resync", "resync"]);
+  await queue.shutdown();
+  await lanes.shutdown();
+});

@@ -3,14 +3,38 @@
  * Leader election on a `coordination.k8s.io/v1` Lease, following client-go's algorithm: acquire or
  * renew with optimistic concurrency (the Lease's resourceVersion), judge a foreign holder expired by
  * the local monotonic time since its record last changed (never by comparing clocks), step down
- * when no renewal succeeded within the renew deadline, and release on shutdown so a standby takes
- * over at once. Lease times are MicroTime (six fractional digits), as the API server requires.
+ * when no renewal succeeded within the renew deadline — also when a renewal request hangs, since
+ * the deadline bounds each attempt, not only failed ones — and release on shutdown so a standby
+ * takes over at once. Lease times are MicroTime (six fractional digits), as the API server requires.
  */
 import { KubeApiError, messageOf } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { type KubeObject, LEASES } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
 import { sleepUnlessAborted } from "../sleep.ts";
+
+/**
+ * True when `attempt` resolves true within `ms` and before `signal` aborts; a late answer is
+ * ignored (the request ends on the client's own timeout).
+ */
+async function withinMs(attempt: Promise<boolean>, ms: number, signal?: AbortSignal): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    onAbort = () => resolve(false);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([attempt, late]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** How long a release on shutdown may take before the process goes on without it. */
+const RELEASE_TIMEOUT_MS = 500;
 
 /** RFC 3339 with exactly six fractional digits. */
 export function microTime(date = new Date()): string {
@@ -50,6 +74,9 @@ export class LeaderElector {
   /** The last observed record and when (monotonic ms) it last changed. */
   #observed: { record: string; at: number } | undefined;
   #resourceVersion: string | undefined;
+  /** Monotonic time of the last successful renewal while holding; undefined when not holding. */
+  #renewedAt: number | undefined;
+  #lost = false;
 
   constructor(options: LeaderElectorOptions) {
     this.#o = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...options };
@@ -58,7 +85,11 @@ export class LeaderElector {
   /** Resolves when this replica holds the Lease, or `false` when `signal` aborted first. */
   async acquire(signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted) {
-      if (await this.#tryAcquireOrRenew()) {
+      if (await withinMs(this.#tryAcquireOrRenew(), this.#o.renewDeadlineMs, signal)) {
+        if (signal.aborted) {
+          await withinMs(this.release().then(() => true), RELEASE_TIMEOUT_MS);
+          break;
+        }
         this.#o.logger.info("leadership acquired", { lease: this.#o.name, identity: this.#o.identity });
         return true;
       }
@@ -72,19 +103,37 @@ export class LeaderElector {
    * `"released"`) or no renewal succeeded within the renew deadline (resolves `"lost"`).
    */
   async hold(signal: AbortSignal): Promise<"lost" | "released"> {
-    let lastRenew = performance.now();
+    this.#renewedAt = performance.now();
     while (!signal.aborted) {
       await sleepUnlessAborted(this.#o.retryPeriodMs, signal);
       if (signal.aborted) break;
-      if (await this.#tryAcquireOrRenew()) {
-        lastRenew = performance.now();
-      } else if (performance.now() - lastRenew > this.#o.renewDeadlineMs) {
+      const left = this.#renewedAt + this.#o.renewDeadlineMs - performance.now();
+      if (left > 0 && await withinMs(this.#tryAcquireOrRenew(), left, signal)) {
+        this.#renewedAt = performance.now();
+      } else if (!signal.aborted && performance.now() - this.#renewedAt >= this.#o.renewDeadlineMs) {
         this.#o.logger.error("leadership lost", { lease: this.#o.name, identity: this.#o.identity });
+        this.#lost = true;
+        this.#renewedAt = undefined;
         return "lost";
       }
     }
-    await this.release();
+    this.#renewedAt = undefined;
+    await withinMs(this.release().then(() => true), RELEASE_TIMEOUT_MS);
     return "released";
+  }
+
+  /**
+   * Liveness of the elector: unhealthy once leadership was lost, and while holding when no renewal
+   * succeeded for half the renew deadline (the API server is unreachable or the Lease contested).
+   */
+  health(): { ok: boolean; reason?: string } {
+    if (this.#lost) return { ok: false, reason: "leadership lost" };
+    if (this.#renewedAt === undefined) return { ok: true };
+    const since = performance.now() - this.#renewedAt;
+    if (since > this.#o.renewDeadlineMs / 2) {
+      return { ok: false, reason: `lease not renewed for ${Math.round(since / 100) / 10}s` };
+    }
+    return { ok: true };
   }
 
   /** Gives the Lease up (holder cleared, duration 1 s) so a standby takes over at once. */

@@ -25,6 +25,9 @@ export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
 /** Default wait for on-demand provisioning: most of kube-apiserver's 10 s default webhook timeout. */
 export const DEFAULT_PROVISION_BUDGET_MS = 7_000;
 
+/** At most one warning per this interval about rejected requests. */
+const REJECTION_WARN_INTERVAL_MS = 60_000;
+
 /** Beyond this an oversized body is no longer drained but the connection is given up. */
 const DRAIN_LIMIT_BYTES = 32 * 1024 * 1024;
 
@@ -135,10 +138,33 @@ export function createWebhookApp(options: WebhookAppOptions): Hono {
     return durationMs;
   }
 
-  function invalid(message: string, started: number, length: number | undefined): Response {
+  // The port answers anyone who can reach it, unauthenticated: an invalid request is counted
+  // (onAdmission "invalid") and logged at debug level, with at most one warning a minute saying
+  // how many there were, so a flood cannot fill the log.
+  let rejectedSinceWarn = 0;
+  let lastWarnAt = -Infinity;
+  function invalid(
+    message: string,
+    started: number,
+    length: number | undefined,
+    status: 400 | 415 = 400,
+  ): Response {
     const durationMs = record("invalid", started);
-    logger.warn("admission request rejected", { reason: message, length, durationMs });
-    return jsonStreamResponse(statusBody(400, "BadRequest", message), 400);
+    logger.debug("admission request rejected", { reason: message, length, durationMs });
+    rejectedSinceWarn++;
+    if (started - lastWarnAt >= REJECTION_WARN_INTERVAL_MS) {
+      logger.warn("admission requests rejected", {
+        count: rejectedSinceWarn,
+        last: message,
+        note: "invalid AdmissionReviews; details at debug level",
+      });
+      rejectedSinceWarn = 0;
+      lastWarnAt = started;
+    }
+    return jsonStreamResponse(
+      statusBody(status, status === 415 ? "UnsupportedMediaType" : "BadRequest", message),
+      status,
+    );
   }
 
   function answer(review: ParsedReview, verdict: AdmissionVerdict, started: number): Response {
@@ -163,6 +189,16 @@ export function createWebhookApp(options: WebhookAppOptions): Hono {
   const app = new Hono();
   app.post(options.path ?? DEFAULT_WEBHOOK_PATH, async (c) => {
     const started = performance.now();
+    const type = c.req.header("content-type") ?? "";
+    if (!/^application\/json\s*(;|$)/i.test(type.trim())) {
+      await c.req.raw.body?.cancel().catch(() => {});
+      return invalid(
+        `Content-Type must be application/json, got "${type.slice(0, 100)}"`,
+        started,
+        undefined,
+        415,
+      );
+    }
     let body: BodyRead;
     try {
       body = await readBody(c.req.raw, maxBodyBytes);

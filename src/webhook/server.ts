@@ -24,9 +24,14 @@
  * Known limit: Linux resets connections that sit, handshake done but not yet accepted, in a closing
  * listener's queue, unless `net.ipv4.tcp_migrate_req=1`. It takes a new connection arriving within
  * about a millisecond of the old listener's close.
+ *
+ * The TLS listeners bind a loopback port; the public address is a connection guard
+ * (`../http/guard.ts`) that enforces the first-byte, request and idle timeouts `Deno.serve` lacks,
+ * so slow or silent clients cannot hold connections open.
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { messageOf } from "../errors.ts";
+import { type ConnectionGuard, guardConnections, type GuardReason } from "../http/guard.ts";
 import { type Logger, silentLogger } from "../log.ts";
 
 /** The certificate or key cannot be served (unparseable, or the key does not match the certificate). */
@@ -104,6 +109,18 @@ export interface WebhookServerOptions {
    * allows it. @default true when `--unstable-net` is on
    */
   reusePort?: boolean;
+  /**
+   * Connection timeouts enforced in front of the listener (see `../http/guard.ts`); `false` serves
+   * the listener directly (tests of the rotation itself). @default {}
+   */
+  guard?: false | {
+    firstByteTimeoutMs?: number;
+    requestTimeoutMs?: number;
+    idleTimeoutMs?: number;
+    maxConnections?: number;
+  };
+  /** Called for each connection the guard closes. */
+  onGuardClose?: (reason: GuardReason) => void;
 }
 
 /** A running HTTPS webhook server. */
@@ -174,12 +191,13 @@ export function serveWebhook(options: WebhookServerOptions): WebhookServer {
   const draining = new Set<Promise<void>>();
 
   function listen(port: number, certPem: string, keyPem: string): Generation {
+    const bind = guarded ? "127.0.0.1" : hostname;
     const state = { retiring: false };
     function closing(response: Response): Response {
       return state.retiring ? withConnectionClose(response) : response;
     }
     const server = Deno.serve({
-      hostname,
+      hostname: bind,
       port,
       reusePort: seamless,
       cert: certPem,
@@ -210,15 +228,37 @@ export function serveWebhook(options: WebhookServerOptions): WebhookServer {
     }
   }
 
+  const guarded = options.guard !== false;
   let current: Generation;
+  let guard: ConnectionGuard | undefined;
   try {
-    current = listen(options.port ?? 8443, options.certPem, options.keyPem);
+    current = listen(guarded ? 0 : options.port ?? 8443, options.certPem, options.keyPem);
   } catch (cause) {
     throw new CertificateError(`cannot serve on ${hostname}:${options.port ?? 8443}: ${messageOf(cause)}`, {
       cause,
     });
   }
-  const addr = current.server.addr;
+  const inner = current.server.addr;
+  if (guarded) {
+    try {
+      guard = guardConnections({
+        hostname,
+        port: options.port ?? 8443,
+        targetPort: () => inner.port,
+        ...(options.guard === undefined ? {} : options.guard),
+        onClose: (reason) => {
+          logger.debug("webhook connection closed by the guard", { reason });
+          options.onGuardClose?.(reason);
+        },
+      });
+    } catch (cause) {
+      await0(current.server.shutdown());
+      throw new CertificateError(`cannot serve on ${hostname}:${options.port ?? 8443}: ${messageOf(cause)}`, {
+        cause,
+      });
+    }
+  }
+  const addr = guard?.addr ?? inner;
   const address = `${addr.hostname}:${addr.port}`;
   logger.info("webhook serving", { address, seamlessRotation: seamless, ...describe(certificate) });
   let served = { certPem: options.certPem, keyPem: options.keyPem };
@@ -242,7 +282,7 @@ export function serveWebhook(options: WebhookServerOptions): WebhookServer {
     const previous = current;
     if (seamless) {
       try {
-        current = listen(addr.port, certPem, keyPem);
+        current = listen(inner.port, certPem, keyPem);
       } catch (cause) {
         throw new CertificateError(`cannot serve the new certificate: ${messageOf(cause)}`, { cause });
       }
@@ -251,10 +291,10 @@ export function serveWebhook(options: WebhookServerOptions): WebhookServer {
     } else {
       await retire(previous);
       try {
-        current = await listenWhenFree(addr.port, certPem, keyPem);
+        current = await listenWhenFree(inner.port, certPem, keyPem);
       } catch (cause) {
         // Never stay without a listener: go back to the pair that worked.
-        current = await listenWhenFree(addr.port, served.certPem, served.keyPem);
+        current = await listenWhenFree(inner.port, served.certPem, served.keyPem);
         throw new CertificateError(`cannot serve the new certificate: ${messageOf(cause)}`, { cause });
       }
       certificate = next;
@@ -281,10 +321,15 @@ export function serveWebhook(options: WebhookServerOptions): WebhookServer {
         await retire(current);
         logger.info("webhook stopped accepting", { address });
         while (draining.size > 0) await Promise.all([...draining]);
+        await guard?.close();
       })();
       return closing;
     },
   };
+}
+
+function await0(p: Promise<unknown>): void {
+  p.catch(() => {});
 }
 
 function describe(certificate: CertificateSummary): Record<string, unknown> {

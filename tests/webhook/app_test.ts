@@ -293,9 +293,9 @@ Deno.test("webhook denies with code 500 when the port returns a malformed target
   }
 });
 
-Deno.test("webhook answers HTTP 400 with a Status and a log line when no AdmissionReview can be answered", async () => {
+Deno.test("webhook answers HTTP 400 with a Status, a debug line each and one warning when no AdmissionReview can be answered", async () => {
   const lines: string[] = [];
-  const logger = createLogger({ sink: (line) => lines.push(line) });
+  const logger = createLogger({ level: "debug", sink: (line) => lines.push(line) });
   const outcomes: AdmissionOutcome[] = [];
   const app = createWebhookApp({
     admissionPort: managedPort("team-a"),
@@ -321,8 +321,14 @@ Deno.test("webhook answers HTTP 400 with a Status and a log line when no Admissi
   }
   assert.equal(outcomes.length, bodies.length);
   assert.ok(outcomes.every((o) => o === "invalid"));
-  assert.equal(lines.length, bodies.length);
-  assert.equal(JSON.parse(lines[0] ?? "{}").msg, "admission request rejected");
+  const logged = lines.map((l) => JSON.parse(l) as { level: string; msg: string; count?: number });
+  // Unauthenticated callers cannot flood the log: one debug line each, one warning a minute.
+  assert.equal(
+    logged.filter((l) => l.level === "debug" && l.msg === "admission request rejected").length,
+    bodies.length,
+  );
+  const warnings = logged.filter((l) => l.level === "warn");
+  assert.deepEqual(warnings.map((w) => [w.msg, w.count]), [["admission requests rejected", 1]]);
 });
 
 Deno.test("webhook answers HTTP 400 to bodies over the size limit, declared or streamed", async () => {
@@ -331,13 +337,14 @@ Deno.test("webhook answers HTTP 400 to bodies over the size limit, declared or s
   const declared = await app.request("/admissionwebhook", {
     method: "POST",
     body: big,
-    headers: { "content-length": String(big.length) },
+    headers: { "content-length": String(big.length), "content-type": "application/json" },
   });
   assert.equal(declared.status, 400);
   assert.match((await declared.json()).message, /exceeds 1024 bytes/);
   const bytes = new TextEncoder().encode(big);
   const streamed = await app.request("/admissionwebhook", {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: new ReadableStream({
       start(controller) {
         controller.enqueue(bytes.slice(0, 700));
@@ -350,6 +357,7 @@ Deno.test("webhook answers HTTP 400 to bodies over the size limit, declared or s
   await streamed.body?.cancel();
   const small = await app.request("/admissionwebhook", {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: new ReadableStream({
       start(controller) {
         controller.enqueue(new TextEncoder().encode(JSON.stringify(buildReview({ namespace: "x" }))));

@@ -175,7 +175,11 @@ const review = fc.oneof(randomReview, corruptedReview);
 
 async function send(app: ReturnType<typeof createWebhookApp>, body: string | Uint8Array) {
   const payload = typeof body === "string" ? body : new Uint8Array(body);
-  const response = await app.request("/admissionwebhook", { method: "POST", body: payload });
+  const response = await app.request("/admissionwebhook", {
+    method: "POST",
+    body: payload,
+    headers: { "content-type": "application/json" },
+  });
   return { status: response.status, json: await response.json() as unknown };
 }
 

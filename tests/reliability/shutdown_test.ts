@@ -1,0 +1,102 @@
+/**
+ * SIGTERM ends `quay-bridge run` within 2 s whatever it is doing — after a bulk deletion, or with
+ * reconciles stuck on a Quay that does not answer — and the Lease is released for the standby.
+ */
+import assert from "node:assert/strict";
+import { type Bridge, OPERATOR_NAMESPACE, startBridge, synced, until } from "../integration/harness.ts";
+import { freePort, type OperatorProcess, startOperatorProcess } from "../cli/process.ts";
+import { figure, size } from "./suite.ts";
+
+const LEASE = `/apis/coordination.k8s.io/v1/namespaces/${OPERATOR_NAMESPACE}/leases/quay-bridge-leader`;
+/** How many namespaces the bulk deletion deletes (`RELIABILITY_SIZE=large` runs 300). */
+const BULK = size(100, 300);
+
+function start(b: Bridge): OperatorProcess {
+  // The README's line: webhook self-managed, ops server on, leader election on.
+  return startOperatorProcess([
+    "--kubeconfig",
+    b.kubeconfig,
+    "--namespace",
+    OPERATOR_NAMESPACE,
+    "--pod-name",
+    "terminated",
+    "--ops-port",
+    String(freePort()),
+    "--ops-host",
+    "127.0.0.1",
+    "--webhook-port",
+    String(freePort()),
+    "--webhook-host",
+    "127.0.0.1",
+  ], { NO_PROXY: "localhost,127.0.0.1" });
+}
+
+/** Sends SIGTERM and returns the seconds until exit (Infinity after 10 s). */
+async function terminate(p: OperatorProcess): Promise<{ seconds: number; code?: number }> {
+  const sent = performance.now();
+  p.kill("SIGTERM");
+  const status = await Promise.race([
+    p.status,
+    new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000)),
+  ]);
+  return { seconds: status ? (performance.now() - sent) / 1000 : Infinity, code: status?.code };
+}
+
+async function leaseReleased(b: Bridge): Promise<boolean> {
+  const r = await b.kube.call("GET", LEASE);
+  return r.status === 200 && r.body.spec.holderIdentity === "";
+}
+
+Deno.test(`SIGTERM exits within 2 s after a bulk deletion of ${BULK} namespaces`, async () => {
+  const b = await startBridge({ start: false });
+  const p = start(b);
+  try {
+    const names = Array.from({ length: BULK }, (_, i) => `bulk-${i}`);
+    for (const ns of names) await b.createProject(ns);
+    for (const ns of names) await synced(b, ns, { timeoutMs: 120_000 });
+    for (const ns of names) await b.kube.ok("DELETE", `/api/v1/namespaces/${ns}`);
+    await until("every namespace gone", async () => {
+      for (const ns of names) {
+        if ((await b.kube.call("GET", `/api/v1/namespaces/${ns}`)).status !== 404) return false;
+      }
+      return true;
+    }, 120_000);
+    const { seconds, code } = await terminate(p);
+    assert.ok(seconds <= 2, `exited ${seconds} s after SIGTERM`);
+    assert.equal(code, 0);
+    assert.ok(await leaseReleased(b), "the Lease is released");
+    figure(
+      `SIGTERM after deleting ${BULK} namespaces`,
+      1,
+      1,
+      `exit in ${seconds.toFixed(2)} s, Lease released`,
+    );
+  } finally {
+    p.kill("SIGKILL");
+    await p.status;
+    await b.close();
+  }
+});
+
+Deno.test("SIGTERM exits within 2 s while reconciles wait on a Quay that does not answer", async () => {
+  const b = await startBridge({ start: false });
+  const p = start(b);
+  try {
+    await b.createProject("before");
+    await synced(b, "before");
+    await b.quayWorld.faults.outage({ mode: "hang" });
+    for (let i = 0; i < 10; i++) await b.createProject(`stuck-${i}`);
+    // Let the reconciles reach Quay and hang there.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const { seconds, code } = await terminate(p);
+    assert.ok(seconds <= 2, `exited ${seconds} s after SIGTERM`);
+    assert.equal(code, 0);
+    assert.ok(await leaseReleased(b), "the Lease is released");
+    figure("SIGTERM with reconciles stuck on Quay", 1, 1, `exit in ${seconds.toFixed(2)} s, Lease released`);
+  } finally {
+    p.kill("SIGKILL");
+    await p.status;
+    await b.quayWorld.faults.restore();
+    await b.close();
+  }
+});
