@@ -126,3 +126,23 @@ Deno.test("SIGTERM exits within 2 s while the caches cannot sync (QuayIntegratio
     await b.close();
   }
 });
+
+Deno.test("Operator.stop aborts the Quay calls of reconciles still waiting when the grace ends", async () => {
+  // In process, with Quay's request timeout far beyond the grace: only the abort ends the calls.
+  const b = await startBridge({ flags: ["--quay-timeout", "20s"] });
+  try {
+    await b.createProject("before");
+    await synced(b, "before");
+    await b.quayWorld.faults.outage({ mode: "hang" });
+    for (let i = 0; i < 3; i++) await b.createProject(`hanging-${i}`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const started = performance.now();
+    await b.running!.operator.stop(200);
+    const seconds = (performance.now() - started) / 1000;
+    assert.ok(seconds <= 1, `stop took ${seconds} s with a 0.2 s grace`);
+    figure("Operator.stop with reconciles hanging on Quay", 1, 1, `stopped in ${seconds.toFixed(2)} s`);
+  } finally {
+    await b.quayWorld.faults.restore();
+    await b.close();
+  }
+});
