@@ -61,7 +61,8 @@ function simulateBurst(burst: number, accepted: number): { drained: number; serv
   let drained = 0;
   while (served < accepted) {
     events.sort((a, b) => a.t - b.t);
-    const event = events.shift()!;
+    const event = events.shift();
+    if (!event) break;
     now = event.t;
     if (!event.answer) {
       const wait = pace.reserve();
