@@ -138,6 +138,12 @@ export class Operator {
   readonly #log: Logger;
   readonly #observers: OperatorObservers | undefined;
   readonly #abort = new AbortController();
+  /**
+   * Given to every Quay client: aborted when a shutdown's grace for in-flight reconciles ends, so a
+   * reconcile stuck on a Quay that does not answer fails at once instead of holding the shutdown
+   * until its request timeout.
+   */
+  readonly #reconciles = new AbortController();
   readonly #checks = new Map<string, CredentialsCheck>();
   readonly #tasks: Promise<void>[] = [];
   readonly #followers: LeaderFollower[] = [];
@@ -160,7 +166,7 @@ export class Operator {
       onQuayCall: options.observers?.onQuayCall,
       // QuayReachable follows the calls: a flip is written within a second (bursts coalesce).
       onReachability: (key) => this.integrationController?.enqueue(key, 250),
-      signal: this.#abort.signal,
+      signal: this.#reconciles.signal,
       policy: settings.policy,
     });
     this.events = options.events ?? new EventRecorder(kube, log, { instance: settings.instance });
@@ -510,15 +516,25 @@ export class Operator {
     for (const follower of this.#followers) follower.lead();
   }
 
-  /** Stops the queues (finishing in-flight work within `graceMs`), then the caches. */
+  /**
+   * Stops the queues (finishing in-flight work within `graceMs`, then aborting its Quay calls), then
+   * the caches.
+   */
   async stop(graceMs = 10_000): Promise<void> {
-    await Promise.all([
-      this.namespaceController.shutdown(graceMs),
-      this.integrationController.shutdown(graceMs),
-      this.buildController.shutdown(graceMs),
-      this.collectorController.shutdown(graceMs),
-      ...this.#followers.map((f) => f.shutdown(graceMs)),
-    ]);
+    // The queues abort their reconciles' signal after the same grace; the Quay calls follow it.
+    const grace = setTimeout(() => this.#reconciles.abort(), graceMs);
+    try {
+      await Promise.all([
+        this.namespaceController.shutdown(graceMs),
+        this.integrationController.shutdown(graceMs),
+        this.buildController.shutdown(graceMs),
+        this.collectorController.shutdown(graceMs),
+        ...this.#followers.map((f) => f.shutdown(graceMs)),
+      ]);
+    } finally {
+      clearTimeout(grace);
+      this.#reconciles.abort();
+    }
     if (this.events instanceof EventRecorder) await this.events.flush();
     this.#abort.abort();
     await this.credentials.stop(graceMs);

@@ -57,6 +57,25 @@ async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolea
   }
 }
 
+/**
+ * Resolves true when `work` settles, false as soon as `signal` aborts: start-up steps that wait on
+ * the cluster (the first list of a cache whose API answers 404 retries forever) must not hold a
+ * shutdown. A rejection of `work` is passed on.
+ */
+async function unlessAborted(work: Promise<unknown>, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return false;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<false>((resolve) => {
+    onAbort = () => resolve(false);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work.then(() => true), aborted]);
+  } finally {
+    if (onAbort) signal.removeEventListener("abort", onAbort);
+  }
+}
+
 /** Options for {@linkcode runOperator}. */
 export interface RunOptions {
   config: Config;
@@ -243,8 +262,8 @@ async function runStarted(options: RunOptions): Promise<number> {
 
   try {
     logger.info("starting", { version: VERSION, namespace: config.namespace, identity: config.podName });
-    await operator.start();
-    await notifications.start(signal);
+    if (!await unlessAborted(operator.start(), signal)) return 0;
+    if (!await unlessAborted(notifications.start(signal), signal)) return 0;
     if (config.webhookMode !== "off") {
       try {
         webhook = await startWebhook({

@@ -32,12 +32,21 @@ export class Semaphore {
  * halves at every 429 (once per burst of answers to requests sent before the cut) and grows by
  * {@linkcode AdaptiveRate.increasePerSecond} requests/s per second of accepted requests, as TCP's
  * congestion control does. A `Retry-After` stops every request until it has passed.
+ *
+ * Two rules keep a burst of 429s from slowing the client for minutes. The floor is 1 request/s:
+ * every 429 already pauses all calls for its `Retry-After` (1 s when absent), so a slower pace
+ * only stretches the wait for the next try without sparing Quay anything. And after
+ * {@linkcode AdaptiveRate.quietMs} without a 429 the rate grows by 1 request/s per accepted
+ * request, doubling about every 0.7 s back to unpaced, as TCP's slow start does after an idle
+ * period; the next 429 halves it again.
  */
 export class AdaptiveRate {
-  /** Lowest rate it falls to, requests/s. */
-  static readonly minRate = 0.2;
+  /** Lowest rate it falls to, requests/s (a 429's pause is at least 1 s anyway). */
+  static readonly minRate = 1;
   /** Additive increase, requests/s gained per second of accepted requests. */
   static readonly increasePerSecond = 0.2;
+  /** After this long without a 429, the rate grows multiplicatively. */
+  static readonly quietMs = 10_000;
   /** Above this the pacing is switched off again. */
   static readonly maxRate = 1_000;
 
@@ -46,6 +55,7 @@ export class AdaptiveRate {
   #nextSlot = 0;
   #pausedUntil = 0;
   #lastCut = -Infinity;
+  #last429 = -Infinity;
   #accepted: number[] = [];
 
   constructor(now: () => number) {
@@ -71,6 +81,7 @@ export class AdaptiveRate {
     const now = this.#now();
     if (status === 429 || (status === 503 && retryAfterSeconds !== undefined)) {
       this.#pausedUntil = Math.max(this.#pausedUntil, now + 1000 * (retryAfterSeconds ?? 1));
+      if (status === 429) this.#last429 = now;
       if (status === 429 && sentAt >= this.#lastCut) {
         // Quay's own rate is unknown: start from what it accepted in the last second.
         this.#accepted = this.#accepted.filter((t) => t > now - 1000);
@@ -87,7 +98,9 @@ export class AdaptiveRate {
       if (this.#accepted.length > 64) this.#accepted.shift();
       return;
     }
-    this.#rate += AdaptiveRate.increasePerSecond / this.#rate;
+    this.#rate += now - this.#last429 >= AdaptiveRate.quietMs
+      ? 1
+      : AdaptiveRate.increasePerSecond / this.#rate;
     if (this.#rate > AdaptiveRate.maxRate) this.#rate = Infinity;
   }
 }

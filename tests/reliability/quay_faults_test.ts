@@ -47,11 +47,12 @@ Deno.test("Quay faults: 5xx, 429, stalls and an outage all end in the exact stat
     faults.errorRate({ rate: 0.3 });
     await phase("errors", async () => await exactState(b, live, gone, 180_000), () => faults.errorRate(null));
 
-    // Throttled: 429 with Retry-After on the next 10 requests. (The world's count-based knob: the
-    // client's adaptive pacing slows to a few requests a minute after a burst of 429s, so a larger
-    // count takes minutes to drain; a time-based limit would also throttle this test's own checks.)
-    faults.throttleNext(10, { retryAfterSeconds: 1 });
+    // Throttled: 429 with Retry-After on the next 40 requests (the world's count-based knob; a
+    // time-based limit would also throttle this test's own checks).
+    faults.throttleNext(40, { retryAfterSeconds: 1 });
+    const throttledAt = performance.now();
     await phase("throttled", () => Promise.resolve(), () => {});
+    const drainSeconds = (performance.now() - throttledAt) / 1000;
 
     // Stalls: answers take 0.5–2 s against a 1 s timeout.
     faults.latency({ ms: 500, jitterMs: 1_500 });
@@ -67,7 +68,7 @@ Deno.test("Quay faults: 5xx, 429, stalls and an outage all end in the exact stat
       "Quay faults (30% 5xx, 429 + Retry-After, stalls, outage)",
       tried,
       held,
-      `outage ${
+      `40 × 429 drained to the exact state in ${drainSeconds.toFixed(1)} s; outage ${
         OUTAGE_MS / 1000
       } s; ${live.length} live, ${gone.length} deleted exact; ${checked} tokens absent ` +
         `from ${b.logs.length} log lines`,

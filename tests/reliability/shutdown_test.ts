@@ -100,3 +100,51 @@ Deno.test("SIGTERM exits within 2 s while reconciles wait on a Quay that does no
     await b.close();
   }
 });
+
+Deno.test("SIGTERM exits within 2 s while the caches cannot sync (QuayIntegration CRD missing)", async () => {
+  const b = await startBridge({ start: false, integration: false });
+  const crd = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/quayintegrations.quay.redhat.com";
+  await b.kube.ok("DELETE", crd);
+  await until("the QuayIntegration API to go", async () => {
+    return (await b.kube.call("GET", "/apis/quay.redhat.com/v1/quayintegrations")).status === 404;
+  }, 10_000);
+  const p = start(b);
+  try {
+    // Start-up waits for the first list of every cache; this one keeps failing with 404.
+    await until(
+      "a failing watch",
+      () => Promise.resolve(p.lines.some((l) => l.includes("watch failed"))),
+      30_000,
+    );
+    const { seconds, code } = await terminate(p);
+    assert.ok(seconds <= 2, `exited ${seconds} s after SIGTERM`);
+    assert.equal(code, 0);
+    figure("SIGTERM while a cache cannot list (404)", 1, 1, `exit in ${seconds.toFixed(2)} s`);
+  } finally {
+    p.kill("SIGKILL");
+    await p.status;
+    await b.close();
+  }
+});
+
+Deno.test("Operator.stop aborts the Quay calls of reconciles still waiting when the grace ends", async () => {
+  // In process, with Quay's request timeout far beyond the grace: only the abort ends the calls.
+  const b = await startBridge({ flags: ["--quay-timeout", "20s"] });
+  try {
+    await b.createProject("before");
+    await synced(b, "before");
+    await b.quayWorld.faults.outage({ mode: "hang" });
+    for (let i = 0; i < 3; i++) await b.createProject(`hanging-${i}`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const running = b.running;
+    assert.ok(running, "the operator runs");
+    const started = performance.now();
+    await running.operator.stop(200);
+    const seconds = (performance.now() - started) / 1000;
+    assert.ok(seconds <= 1, `stop took ${seconds} s with a 0.2 s grace`);
+    figure("Operator.stop with reconciles hanging on Quay", 1, 1, `stopped in ${seconds.toFixed(2)} s`);
+  } finally {
+    await b.quayWorld.faults.restore();
+    await b.close();
+  }
+});
