@@ -152,6 +152,10 @@ export class Operator {
   #leading = false;
   /** When the audit log last named drift, per integration. */
   readonly #driftAt = new Map<string, number>();
+  /** The resync of an integration whose audit log is followed (0 without the audit log). */
+  #auditedResyncMs = 0;
+  /** Until when an integration's mirrors are being re-read after a gap in its audit log. */
+  readonly #spreadUntil = new Map<string, number>();
 
   constructor(options: OperatorOptions) {
     const log = this.#log = options.logger;
@@ -317,6 +321,7 @@ export class Operator {
         // A cursor is stored only once the drift it covers is repaired (a restart in between reads it
         // again) — or after five minutes, so a namespace that cannot be repaired holds nothing back.
         pending: (key) => {
+          if ((this.#spreadUntil.get(key) ?? 0) > Date.now()) return true;
           if (Date.now() - (this.#driftAt.get(key) ?? 0) > 300_000) return false;
           for (const [mk, known] of this.memory.organizations) {
             if (known.observedAt === 0 && mk.startsWith(`${key}|`)) return true;
@@ -329,6 +334,7 @@ export class Operator {
         now: Date.now,
       });
       Object.assign(nsContext, { audit: this.audit, auditedResyncMs: audit.resyncMs });
+      this.#auditedResyncMs = audit.resyncMs;
     } else {
       this.audit = undefined;
     }
@@ -545,9 +551,11 @@ export class Operator {
   /** Organizations the audit log says were changed by hand: their mirrors are stale, their namespaces requeued. */
   #drifted(key: string, organizations: ReadonlySet<string> | "all"): void {
     const prefix = `${key}|`;
-    const keys = organizations === "all"
-      ? [...this.memory.organizations.keys()].filter((mk) => mk.startsWith(prefix))
-      : [...organizations].map((org) => `${prefix}${org}`);
+    if (organizations === "all") {
+      this.#spreadRereads(key);
+      return;
+    }
+    const keys = [...organizations].map((org) => `${prefix}${org}`);
     this.#driftAt.set(key, Date.now());
     const entry = this.registry.get(key);
     const ours = entry?.parsed.ok ? `${prefix}${entry.parsed.integration.organizationPrefix}_` : undefined;
@@ -558,6 +566,28 @@ export class Operator {
       else if (ours && mk.startsWith(ours)) this.memory.suspects.add(mk);
       const ns = this.memory.namespaceOf.get(mk);
       if (ns) this.namespaceController.enqueue(ns);
+    }
+  }
+
+  /**
+   * A gap in the audit log (more new entries than one poll pages through, as after a burst of new
+   * projects, whose own creations fill the log): any organization may have changed. Every mirror of
+   * the integration falls due within one plain `--resync`, spread, instead of all at once (which cost
+   * three calls per namespace in one burst).
+   */
+  #spreadRereads(key: string): void {
+    const prefix = `${key}|`;
+    const now = Date.now();
+    const window = this.settings.resyncMs;
+    // The cursor is not stored before every mirror was read again: a restart in between reads all.
+    this.#spreadUntil.set(key, now + window);
+    for (const [mk, known] of this.memory.organizations) {
+      if (!mk.startsWith(prefix)) continue;
+      const delay = Math.random() * window;
+      // Due `delay` from now whatever the integration's resync: the mirror is as old as that resync then.
+      known.observedAt = Math.min(known.observedAt, now + delay - (this.#auditedResyncMs || window));
+      const ns = this.memory.namespaceOf.get(mk);
+      if (ns) this.namespaceController.enqueue(ns, delay);
     }
   }
 

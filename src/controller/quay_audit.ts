@@ -94,7 +94,8 @@ export async function pollAuditLog(
   cursor: AuditCursor | undefined,
   options: { readonly now: number; readonly maxPages?: number },
 ): Promise<AuditScan> {
-  const maxPages = options.maxPages ?? 200;
+  // 20 entries a page: 20,000 entries, what a burst of about 2,000 new projects logs.
+  const maxPages = options.maxPages ?? 1_000;
   const organizations = new Set<string>();
   const seen = new Set(cursor?.seen ?? []);
   let newest: { at: number; seen: string[] } | undefined;
