@@ -44,7 +44,7 @@ import { kubeNamespacePort } from "./controller/namespace_ports.ts";
 import { kubeLeftBehindStore } from "./controller/left_behind.ts";
 import { reconcileLeftBehind } from "./controller/organization_collector.ts";
 import type { KnownOrganization } from "./controller/quay_plan.ts";
-import { QuayAudit, secretCursorStore } from "./controller/quay_audit.ts";
+import { QuayAudit, secretCursorStore, spreadRereads } from "./controller/quay_audit.ts";
 import type { Action, QueueObserver, WorkQueue } from "./controller/queue.ts";
 import {
   type BuildView,
@@ -576,18 +576,19 @@ export class Operator {
    * three calls per namespace in one burst).
    */
   #spreadRereads(key: string): void {
-    const prefix = `${key}|`;
     const now = Date.now();
     const window = this.settings.resyncMs;
     // The cursor is not stored before every mirror was read again: a restart in between reads all.
     this.#spreadUntil.set(key, now + window);
-    for (const [mk, known] of this.memory.organizations) {
-      if (!mk.startsWith(prefix)) continue;
-      const delay = Math.random() * window;
-      // Due `delay` from now whatever the integration's resync: the mirror is as old as that resync then.
-      known.observedAt = Math.min(known.observedAt, now + delay - (this.#auditedResyncMs || window));
-      const ns = this.memory.namespaceOf.get(mk);
-      if (ns) this.namespaceController.enqueue(ns, delay);
+    const due = spreadRereads(this.memory.organizations, `${key}|`, {
+      now,
+      windowMs: window,
+      resyncMs: this.#auditedResyncMs || window,
+      random: Math.random,
+    });
+    for (const { mirror, delayMs } of due) {
+      const ns = this.memory.namespaceOf.get(mirror);
+      if (ns) this.namespaceController.enqueue(ns, delayMs);
     }
   }
 

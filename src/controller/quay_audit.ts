@@ -358,3 +358,24 @@ export function secretCursorStore(kube: KubeClient, namespace: string): CursorSt
     },
   };
 }
+
+/**
+ * After a gap in the audit log every mirror of an integration (keys starting with `prefix`) must be
+ * read again, but not all at once: each falls due at a random point within `windowMs` (its
+ * `observedAt` moved back so that it is `resyncMs` old then; a mirror already older keeps its age).
+ * Returns when each is due, for the caller to requeue its namespace.
+ */
+export function spreadRereads(
+  mirrors: ReadonlyMap<string, { observedAt: number }>,
+  prefix: string,
+  options: { now: number; windowMs: number; resyncMs: number; random: () => number },
+): { mirror: string; delayMs: number }[] {
+  const due: { mirror: string; delayMs: number }[] = [];
+  for (const [mirror, known] of mirrors) {
+    if (!mirror.startsWith(prefix)) continue;
+    const delayMs = options.random() * options.windowMs;
+    known.observedAt = Math.min(known.observedAt, options.now + delayMs - options.resyncMs);
+    due.push({ mirror, delayMs });
+  }
+  return due;
+}

@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import type { QuayLogEntry, QuayLogPage } from "../quay/client.ts";
 import { QuayApiError } from "../errors.ts";
 import { silentLogger } from "../log.ts";
-import { type AuditCursor, organizationOf, pollAuditLog, QuayAudit, quayDay } from "./quay_audit.ts";
+import {
+  type AuditCursor,
+  organizationOf,
+  pollAuditLog,
+  QuayAudit,
+  quayDay,
+  spreadRereads,
+} from "./quay_audit.ts";
 
 function fingerprintOf(e: QuayLogEntry | undefined): string {
   assert.ok(e);
@@ -184,4 +191,31 @@ Deno.test("a cursor is not stored while the drift it covers is unrepaired", asyn
   });
   await f.audit.poll();
   assert.equal(f.saved.at(-1)?.get("k")?.at, T0, "the old cursor is kept");
+});
+
+Deno.test("after a gap, the re-reads of an integration's mirrors are spread over the window, not all due at once", () => {
+  const now = Date.UTC(2026, 11, 2);
+  const mirrors = new Map<string, { observedAt: number }>();
+  for (let i = 0; i < 1_000; i++) mirrors.set(`v1/quay|openshift_ns-${i}`, { observedAt: now - 1_000 });
+  mirrors.set("v1/other|openshift_x", { observedAt: now - 1_000 });
+  let seed = 1;
+  const random = () => ((seed = (seed * 16_807) % 2_147_483_647) - 1) / 2_147_483_646;
+  const window = 600_000;
+  const resync = 43_200_000;
+  const due = spreadRereads(mirrors, "v1/quay|", { now, windowMs: window, resyncMs: resync, random });
+  assert.equal(due.length, 1_000, "every mirror of the integration, no other");
+  assert.equal(mirrors.get("v1/other|openshift_x")?.observedAt, now - 1_000);
+  // Each mirror is exactly resync old when its namespace runs again: read then, not before.
+  for (const { mirror, delayMs } of due) {
+    assert.ok(delayMs >= 0 && delayMs < window);
+    assert.equal(mirrors.get(mirror)?.observedAt, now + delayMs - resync);
+  }
+  // Spread: no minute of the ten holds more than a fifth of the re-reads.
+  const perMinute = new Array(10).fill(0);
+  for (const { delayMs } of due) perMinute[Math.floor(delayMs / 60_000)]++;
+  assert.ok(Math.max(...perMinute) <= 200, `re-reads per minute: ${perMinute.join(", ")}`);
+  // A mirror already older than that keeps its age (it is due at once anyway).
+  const stale = new Map([["v1/quay|old", { observedAt: 0 }]]);
+  spreadRereads(stale, "v1/quay|", { now, windowMs: window, resyncMs: resync, random });
+  assert.equal(stale.get("v1/quay|old")?.observedAt, 0);
 });
