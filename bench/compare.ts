@@ -309,6 +309,9 @@ async function runPeer(
     const idleCalls = total();
     figures.managed_namespaces = managed;
     figures.quay_calls_idle_window = idleCalls;
+    // Which routes the idle calls went to (an audit-log catch-up after a burst, or per-namespace re-reads).
+    const idleRoutes = Object.entries(quay.calls()).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+    log(`${name}: idle calls by route: ${idleRoutes.map(([r, n]) => `${r} ${n}`).join(", ") || "none"}`);
     figures.quay_calls_idle_per_s = round(idleCalls / options.idleSeconds, 3);
     figures.quay_calls_idle_per_namespace_per_10min = round(
       idleCalls / managed * 600 / options.idleSeconds,
