@@ -44,7 +44,7 @@ import { kubeNamespacePort } from "./controller/namespace_ports.ts";
 import { kubeLeftBehindStore } from "./controller/left_behind.ts";
 import { reconcileLeftBehind } from "./controller/organization_collector.ts";
 import type { KnownOrganization } from "./controller/quay_plan.ts";
-import { QuayAudit, secretCursorStore, spreadRereads } from "./controller/quay_audit.ts";
+import { type AuditPush, QuayAudit, secretCursorStore, spreadRereads } from "./controller/quay_audit.ts";
 import type { Action, QueueObserver, WorkQueue } from "./controller/queue.ts";
 import {
   type BuildView,
@@ -98,6 +98,8 @@ export interface OperatorOptions {
   events?: EventSink;
   /** Told of cache changes other features react to (Quay push notifications). */
   onCacheChange?: (change: CacheChange) => void;
+  /** Told of tags pushed to Quay that the audit log names, per integration (to import them). */
+  onAuditPush?: (integrationKey: string, pushes: readonly AuditPush[]) => void;
 }
 
 /** A cache change: a namespace, an ImageStream added or removed in `namespace`, or an integration. */
@@ -309,6 +311,7 @@ export class Operator {
             return client ? [{ key: e.key, client }] : [];
           }),
         onDrift: (key, organizations) => this.#drifted(key, organizations),
+        onPush: options.onAuditPush,
         onState: (key, state) => {
           integrationController.enqueue(key, 1_000);
           if (state.kind !== "unavailable") return;

@@ -174,6 +174,8 @@ async function runStarted(options: RunOptions): Promise<number> {
     kube,
     logger,
     onCacheChange: (change) => notifications?.onCacheChange(change),
+    // Pushes the audit log names take the receiver's import path, with or without notifications.
+    onAuditPush: (key, pushes) => notifications?.importPushed(key, pushes),
     settings: {
       resyncMs: config.resyncMs,
       audit: {

@@ -20,6 +20,17 @@ import { type KubeObject, SECRETS } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
 import type { QuayClient, QuayLogEntry } from "../quay/client.ts";
 import { sleepUnlessAborted } from "../sleep.ts";
+import {
+  countRange,
+  type CountSnapshot,
+  DAY_MS,
+  foundEnough,
+  growth,
+  keepSnapshot,
+  parseSnapshot,
+  surplusAfter,
+  tally,
+} from "./audit_counts.ts";
 
 /**
  * Log kinds (`LogEntryKind` in Quay's `initdb.py`) after which an organization's mirror may be
@@ -35,27 +46,55 @@ export const DRIFT_KINDS: ReadonlySet<string> = new Set([
   "modify_prototype_permission",
 ]);
 
+/** The kinds whose counts a poll compares: drift, and pushes (imported into their ImageStreams). */
+export const COUNTED_KINDS: ReadonlySet<string> = new Set([...DRIFT_KINDS, "push_repo"]);
+
 /** Where the log was read up to: the time of its newest entry and the entries of that second. */
 export interface AuditCursor {
   /** Quay's time of the newest entry read (ms since epoch, whole seconds). */
   readonly at: number;
   /** Fingerprints of the entries read at `at`, which a later page shows again. */
   readonly seen: readonly string[];
+  /**
+   * Quay's counts of {@linkcode COUNTED_KINDS} when the log was last known handled up to them
+   * (`audit_counts.ts`); absent when the aggregate endpoint is not used.
+   */
+  readonly counts?: CountSnapshot;
+  /**
+   * This operator's time of the last poll that covered everything counted (ms): the cursor's age
+   * for trusting it after a restart, since `at` stays put while nothing counted is logged.
+   */
+  readonly checkedAt?: number;
+}
+
+/** A tag pushed to a repository, from a `push_repo` entry. */
+export interface AuditPush {
+  readonly organization: string;
+  readonly repository: string;
+  readonly tag: string;
 }
 
 /** What one poll found. */
 export interface AuditScan {
   /** Organizations to re-read. */
   readonly organizations: ReadonlySet<string>;
+  /** Tags pushed, newest first, each once. */
+  readonly pushes: readonly AuditPush[];
   readonly cursor: AuditCursor;
   /** False when the page budget ran out before the cursor was reached (a gap: re-read everything). */
   readonly complete: boolean;
-  /** Pages read (Quay calls). */
+  /** Pages read. */
   readonly pages: number;
+  /** Quay calls made (pages and counts). */
+  readonly calls: number;
+  /** Why the counts were not used, when the aggregate endpoint failed or is not served. */
+  readonly countsUnavailable?: string;
 }
 
-/** The Quay call a poll makes. */
-export type AuditPort = Pick<QuayClient, "listSuperuserLogs">;
+/** The Quay calls a poll makes; without `aggregateSuperuserLogs` every poll pages to the cursor. */
+export type AuditPort =
+  & Pick<QuayClient, "listSuperuserLogs">
+  & Partial<Pick<QuayClient, "aggregateSuperuserLogs">>;
 
 function fingerprint(entry: QuayLogEntry): string {
   return `${entry.kind}|${entry.datetime}|${entry.namespace?.name ?? ""}|${
@@ -76,6 +115,17 @@ export function organizationOf(entry: QuayLogEntry): string | undefined {
   return entry.namespace?.name || undefined;
 }
 
+/** The tag a `push_repo` entry pushed (Quay's v2 registry logs `repo`, `namespace`, `tag`). */
+export function pushOf(entry: QuayLogEntry): AuditPush | undefined {
+  if (entry.kind !== "push_repo") return undefined;
+  const organization = organizationOf(entry);
+  const repository = entry.metadata?.repo;
+  const tag = entry.metadata?.tag;
+  if (!organization || typeof repository !== "string" || typeof tag !== "string") return undefined;
+  if (repository === "" || tag === "") return undefined;
+  return { organization, repository, tag };
+}
+
 /** `MM/DD/YYYY` of a UTC day, as Quay's log endpoints take them. */
 export function quayDay(ms: number): string {
   const d = new Date(ms);
@@ -83,31 +133,87 @@ export function quayDay(ms: number): string {
   return `${two(d.getUTCMonth() + 1)}/${two(d.getUTCDate())}/${d.getUTCFullYear()}`;
 }
 
-const DAY_MS = 86_400_000;
+/** Why the counts cannot be used, or undefined when the error is a passing one (try again next round). */
+function countsRefusal(error: unknown): string | undefined {
+  if (!(error instanceof QuayApiError)) return undefined;
+  // Unreachable, a rejected token, throttled or overloaded: the whole poll waits for the next round.
+  if (error.status === 0 || error.status === 401 || error.status === 429 || error.status === 503) return undefined;
+  return messageOf(error);
+}
 
 /**
  * Reads the log from `cursor` up to now, newest first, page by page until an entry older than the
  * cursor (at most `maxPages`). Without a cursor only the first page is read: it sets the cursor.
+ *
+ * With the counts (`options.counts`, default on when the port has them), Quay's counts of
+ * {@linkcode COUNTED_KINDS} come first: when none grew since the cursor's, no page is read; when
+ * they grew by d, pages are read only until d new counted entries are found (`audit_counts.ts`).
  */
 export async function pollAuditLog(
   port: AuditPort,
   cursor: AuditCursor | undefined,
-  options: { readonly now: number; readonly maxPages?: number },
+  options: { readonly now: number; readonly maxPages?: number; readonly counts?: boolean },
 ): Promise<AuditScan> {
   // 20 entries a page: 20,000 entries, what a burst of about 2,000 new projects logs.
   const maxPages = options.maxPages ?? 1_000;
   const organizations = new Set<string>();
+  const pushes = new Map<string, AuditPush>();
   const seen = new Set(cursor?.seen ?? []);
   let newest: { at: number; seen: string[] } | undefined;
   let nextPage: string | undefined;
   let pages = 0;
+  let calls = 0;
   let reached = false;
-  // The day of the cursor (a day earlier without one) to tomorrow: Quay's days are UTC, its clock may differ.
-  const startDay = quayDay((cursor?.at ?? options.now) - (cursor ? 0 : DAY_MS));
+
+  // Counts first: how many counted entries are new (Infinity: unknown, read to the cursor).
+  const aggregate = options.counts === false ? undefined : port.aggregateSuperuserLogs?.bind(port);
+  let snapshot: CountSnapshot | undefined;
+  let wanted = Infinity;
+  let countsUnavailable: string | undefined;
+  const range = countRange(cursor?.counts, options.now);
+  const readCounts = async (): Promise<CountSnapshot | undefined> => {
+    if (!aggregate) return undefined;
+    calls++;
+    try {
+      const answer = await aggregate({ startDay: quayDay(range.from), endDay: quayDay(range.to) });
+      if (answer.unavailable) {
+        countsUnavailable = "Quay's log search is not configured";
+        return undefined;
+      }
+      return tally(answer.counts, range, COUNTED_KINDS);
+    } catch (error) {
+      countsUnavailable = countsRefusal(error);
+      if (countsUnavailable === undefined) throw error;
+      return undefined;
+    }
+  };
+  snapshot = await readCounts();
+  if (snapshot && cursor && range.comparable) wanted = growth(cursor.counts, snapshot);
+  if (cursor && wanted === 0 && snapshot) {
+    return {
+      organizations,
+      pushes: [],
+      cursor: { ...cursor, counts: keepSnapshot(snapshot, options.now, 0), checkedAt: options.now },
+      complete: true,
+      pages,
+      calls,
+    };
+  }
+
+  let found = 0;
+  let after = 0;
+  let enough = false;
+  // With a known number wanted, older days cannot hold new counted entries (they predate the
+  // previous counts); otherwise the day of the cursor (a day earlier without one) to tomorrow:
+  // Quay's days are UTC, its clock may differ.
+  const startDay = cursor && Number.isFinite(wanted)
+    ? quayDay(Math.max(cursor.at, range.from))
+    : quayDay((cursor?.at ?? options.now) - (cursor ? 0 : DAY_MS));
   const endDay = quayDay(options.now + DAY_MS);
   do {
     const page = await port.listSuperuserLogs({ startDay, endDay, nextPage });
     pages++;
+    calls++;
     if (page.unavailable) throw new AuditUnavailableError("Quay's log search is not configured");
     for (const entry of page.logs) {
       const at = Date.parse(entry.datetime);
@@ -125,19 +231,45 @@ export async function pollAuditLog(
         reached = true;
         break;
       }
+      if (COUNTED_KINDS.has(entry.kind)) found++;
       const organization = organizationOf(entry);
       if (organization && DRIFT_KINDS.has(entry.kind)) organizations.add(organization);
+      const push = pushOf(entry);
+      const pushKey = push && `${push.organization}/${push.repository}:${push.tag}`;
+      if (push && pushKey && !pushes.has(pushKey)) pushes.set(pushKey, push);
     }
     nextPage = page.nextPage;
     if (!cursor) reached = true;
-  } while (!reached && nextPage && pages < maxPages);
-  const complete = reached || !nextPage;
+    if (!reached && nextPage && snapshot && foundEnough(found, wanted, after)) {
+      // Found as many as counted, but some may be newer than the counts: ask again how many were
+      // logged since, and stop only if the rest still covers what was wanted.
+      const again = await readCounts();
+      after = again ? growth(snapshot, again) : Infinity;
+      enough = foundEnough(found, wanted, after);
+    }
+  } while (!reached && !enough && nextPage && pages < maxPages);
+  const complete = reached || enough || !nextPage;
   let next: AuditCursor = newest ?? cursor ?? { at: options.now - 60_000, seen: [] };
   // Entries of the cursor's own second keep their fingerprints when no newer entry came.
   if (cursor && next.at === cursor.at) {
     next = { at: cursor.at, seen: [...new Set([...cursor.seen, ...next.seen])] };
   }
-  return { organizations, cursor: next, complete, pages };
+  next = snapshot
+    ? {
+      ...next,
+      counts: keepSnapshot(snapshot, options.now, complete ? surplusAfter(found, wanted) : 0),
+      checkedAt: options.now,
+    }
+    : { at: next.at, seen: next.seen, checkedAt: options.now };
+  return {
+    organizations,
+    pushes: [...pushes.values()],
+    cursor: next,
+    complete,
+    pages,
+    calls,
+    ...(countsUnavailable ? { countsUnavailable } : {}),
+  };
 }
 
 /** The audit log cannot be read with this integration's token or on this Quay. */
@@ -169,6 +301,8 @@ export interface QuayAuditOptions {
   readonly integrations: () => readonly { readonly key: string; readonly client: AuditPort }[];
   /** Organizations named by new entries, per integration; `"all"` after a gap. */
   readonly onDrift: (key: string, organizations: ReadonlySet<string> | "all") => void;
+  /** Tags pushed to Quay, named by new `push_repo` entries, per integration (newest first). */
+  readonly onPush?: (key: string, pushes: readonly AuditPush[]) => void;
   /** Told whenever an integration's state changes. */
   readonly onState?: (key: string, state: AuditState) => void;
   readonly store: CursorStore | undefined;
@@ -187,6 +321,8 @@ export interface QuayAuditOptions {
 export class QuayAudit {
   readonly #o: QuayAuditOptions;
   readonly #states = new Map<string, AuditState>();
+  /** Until when an integration's counts are not asked for (the aggregate endpoint refused). */
+  readonly #countsOff = new Map<string, number>();
   #stored: Map<string, AuditCursor> | undefined;
   #savedAt = 0;
   #dirty = false;
@@ -223,13 +359,24 @@ export class QuayAudit {
           trusted = previous.trusted;
         } else {
           const stored = this.#stored?.get(key);
-          if (stored && now - stored.at < this.#o.trustMs) {
+          if (stored && now - (stored.checkedAt ?? stored.at) < this.#o.trustMs) {
             cursor = stored;
             trusted = true;
           }
         }
         try {
-          const scan = await pollAuditLog(client, cursor, { now });
+          const counts = (this.#countsOff.get(key) ?? 0) <= now;
+          const scan = await pollAuditLog(client, cursor, { now, counts });
+          if (scan.countsUnavailable && counts && client.aggregateSuperuserLogs) {
+            // Asked again in an hour: a Quay upgraded or reconfigured meanwhile is used.
+            if (!this.#countsOff.has(key)) {
+              this.#o.logger.warn(
+                "quay audit log counts unavailable: every poll pages through the log to its cursor",
+                { integration: key, error: scan.countsUnavailable },
+              );
+            }
+            this.#countsOff.set(key, now + 3_600_000);
+          }
           if (!scan.complete) this.#o.onDrift(key, "all");
           else if (scan.organizations.size > 0) this.#o.onDrift(key, scan.organizations);
           if (scan.organizations.size > 0 || !scan.complete) {
@@ -238,7 +385,8 @@ export class QuayAudit {
               organizations: scan.complete ? [...scan.organizations].slice(0, 20) : "all",
             });
           }
-          if (cursor === undefined || scan.cursor.at !== cursor.at) this.#dirty = true;
+          if (scan.pushes.length > 0) this.#o.onPush?.(key, scan.pushes);
+          if (this.#changed(key, cursor, scan.cursor, now)) this.#dirty = true;
           this.#set(key, { kind: "following", trusted: trusted && scan.complete, cursor: scan.cursor });
         } catch (error) {
           // 403: not a super-user's token; 404: super-users turned off (FEATURE_SUPER_USERS). A
@@ -292,11 +440,29 @@ export class QuayAudit {
     await this.save();
   }
 
+  /**
+   * Whether the stored cursor should be written: it moved, or the counts changed, or the stored one
+   * is half-way to untrusted (its `checkedAt` is refreshed without a write on every idle poll).
+   */
+  #changed(key: string, before: AuditCursor | undefined, after: AuditCursor, now: number): boolean {
+    if (before === undefined || before.at !== after.at) return true;
+    if (countsText(before.counts) !== countsText(after.counts)) return true;
+    const stored = this.#stored?.get(key);
+    return stored === undefined || now - (stored.checkedAt ?? stored.at) > this.#o.trustMs / 2;
+  }
+
   #set(key: string, state: AuditState): void {
     const before = this.#states.get(key);
     this.#states.set(key, state);
     if (before?.kind !== state.kind) this.#o.onState?.(key, state);
   }
+}
+
+/** A snapshot as text that does not depend on the order Quay listed the counts in. */
+function countsText(counts: CountSnapshot | undefined): string {
+  if (!counts) return "";
+  const sorted = Object.entries(counts.counts).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+  return JSON.stringify([counts.from, counts.to, counts.surplus, sorted]);
 }
 
 /** The name of the Secret the cursors are kept in (in the operator's namespace). */
@@ -320,9 +486,15 @@ export function secretCursorStore(kube: KubeClient, namespace: string): CursorSt
         unknown
       >;
       for (const [key, value] of Object.entries(parsed)) {
-        const v = value as { at?: unknown; seen?: unknown };
+        const v = value as { at?: unknown; seen?: unknown; counts?: unknown; checkedAt?: unknown };
         if (typeof v.at === "number" && Array.isArray(v.seen)) {
-          out.set(key, { at: v.at, seen: v.seen.filter((s): s is string => typeof s === "string") });
+          const counts = parseSnapshot(v.counts);
+          out.set(key, {
+            at: v.at,
+            seen: v.seen.filter((s): s is string => typeof s === "string"),
+            ...(counts ? { counts } : {}),
+            ...(typeof v.checkedAt === "number" ? { checkedAt: v.checkedAt } : {}),
+          });
         }
       }
       return out;

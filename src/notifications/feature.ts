@@ -205,6 +205,33 @@ export class NotificationFeature {
     return { namespace, integration: managing.integration, client, imageStreams: names };
   }
 
+  /**
+   * Tags pushed to Quay that the audit log named (`controller/quay_audit.ts`), for the integration
+   * under registry key `key`: queued as a delivery's would be — only repositories of namespaces the
+   * integration manages that have an ImageStream of the name — whether notifications are on or not.
+   * Returns how many were queued.
+   */
+  importPushed(
+    key: string,
+    pushes: readonly { organization: string; repository: string; tag: string }[],
+  ): number {
+    const entry = this.#options.registry.get(key);
+    if (!entry?.parsed.ok) return 0;
+    const integration = entry.parsed.integration;
+    const prefix = `${integration.organizationPrefix}_`;
+    let queued = 0;
+    for (const push of pushes) {
+      if (!push.organization.startsWith(prefix)) continue;
+      const namespace = push.organization.slice(prefix.length);
+      if (organizationName(integration.organizationPrefix, namespace) !== push.organization) continue;
+      if (this.#managing(namespace)?.key !== key) continue;
+      if (!this.#options.imageStreams().get(`${namespace}/${push.repository}`)) continue;
+      this.importQueue.add(tagKey({ namespace, imageStream: push.repository, tag: push.tag }));
+      queued++;
+    }
+    return queued;
+  }
+
   #deliver(name: string, event: RepoPushEvent): DeliveryRouting {
     const integration = this.#integration(name);
     if (!integration?.notifications) {

@@ -5,7 +5,7 @@
  * delivery that arrives meanwhile into one more run, so a burst of pushes to a tag causes one
  * import in flight and at most one after it (which picks up the latest push). Each run reads the
  * ImageStream fresh, imports only a tag it tracks (in `spec.tags` or `status.tags`) unless the
- * integration imports all tags, and uses the same ImageStreamImport as the import after a Build:
+ * integration imports all tags (`notifications.importAllTags`), and uses the same ImageStreamImport as the import after a Build:
  * from the Quay pull spec, reference policy Source, insecure and scheduled from the integration.
  * Re-importing an unchanged image changes nothing, so duplicate deliveries are harmless.
  */
@@ -39,7 +39,7 @@ export function parseTagKey(key: string): TagKey | undefined {
 /** What an import run reads and writes through. */
 export interface ImportContext {
   readonly kube: KubeClient;
-  /** The integration managing `namespace` with notifications on, if any. */
+  /** The integration managing `namespace`, if any (the receiver and the audit log check the rest). */
   readonly integrationFor: (namespace: string) => Integration | undefined;
   readonly events: EventSink;
   readonly logger: Logger;
@@ -95,7 +95,8 @@ export async function reconcileTagImport(ctx: ImportContext, key: string): Promi
   const k = parseTagKey(key);
   if (!k) return AWAIT_CHANGE;
   const integration = ctx.integrationFor(k.namespace);
-  if (!integration?.notifications) return AWAIT_CHANGE;
+  if (!integration) return AWAIT_CHANGE;
+  const importAll = integration.notifications?.importAllTags ?? false;
   const from =
     `${integration.registryHost}/${organizationName(integration.organizationPrefix, k.namespace)}/` +
     `${k.imageStream}:${k.tag}`;
@@ -108,7 +109,7 @@ export async function reconcileTagImport(ctx: ImportContext, key: string): Promi
   for (let attempt = 1;; attempt++) {
     const stream = await ctx.kube.get(IMAGE_STREAMS, k.imageStream, { namespace: k.namespace });
     if (!stream) return AWAIT_CHANGE;
-    if (!integration.notifications.importAllTags && !trackedTags(stream).has(k.tag)) {
+    if (!importAll && !trackedTags(stream).has(k.tag)) {
       ctx.logger.debug("pushed tag not tracked by the ImageStream", { tag: key });
       return AWAIT_CHANGE;
     }

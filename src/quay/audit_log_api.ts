@@ -55,3 +55,47 @@ export async function listSuperuserLogs(
     unavailable: body.search_unavailable === true,
   };
 }
+
+/** How many entries of one kind Quay logged on one day. */
+export interface QuayLogCount {
+  readonly kind: string;
+  readonly count: number;
+  /**
+   * RFC 2822: midnight of the entry's UTC day in the Quay server's time zone, printed in UTC (so a
+   * server east of UTC prints the evening before).
+   */
+  readonly datetime: string;
+}
+
+/** The counts of the audit log, per kind and day. */
+export interface QuayLogCounts {
+  readonly counts: readonly QuayLogCount[];
+  /** Quay's log search is not configured (`search_unavailable`). */
+  readonly unavailable: boolean;
+}
+
+/**
+ * `GET /superuser/aggregatelogs`: how many entries of each kind the whole registry logged on each
+ * UTC day from `startDay` to `endDay` (both inclusive, `MM/DD/YYYY`; at most a month apart, or
+ * Quay fails). One call, however many entries: Quay counts them in its database. Only a
+ * super-user's token may read it (403 otherwise).
+ */
+export async function aggregateSuperuserLogs(
+  http: QuayExchange,
+  options: { startDay: string; endDay: string },
+): Promise<QuayLogCounts> {
+  const r = await http.call({
+    method: "GET",
+    path: `/api/v1/superuser/aggregatelogs?starttime=${enc(options.startDay)}&endtime=${enc(options.endDay)}`,
+    route: "GET /api/v1/superuser/aggregatelogs",
+  });
+  const body = (r.body ?? {}) as { aggregated?: unknown; search_unavailable?: boolean };
+  const counts: QuayLogCount[] = [];
+  for (const item of Array.isArray(body.aggregated) ? body.aggregated : []) {
+    const c = item as { kind?: unknown; count?: unknown; datetime?: unknown };
+    if (typeof c.kind === "string" && typeof c.count === "number" && typeof c.datetime === "string") {
+      counts.push({ kind: c.kind, count: c.count, datetime: c.datetime });
+    }
+  }
+  return { counts, unavailable: body.search_unavailable === true };
+}

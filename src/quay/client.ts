@@ -14,7 +14,12 @@
  * The documentation of each call is on its function in those modules.
  */
 import type { QuayRole } from "../integration_spec.ts";
-import { listSuperuserLogs, type QuayLogPage } from "./audit_log_api.ts";
+import {
+  aggregateSuperuserLogs,
+  listSuperuserLogs,
+  type QuayLogCounts,
+  type QuayLogPage,
+} from "./audit_log_api.ts";
 import { QuayExchange, type QuayExchangeOptions } from "./exchange.ts";
 import * as notifications from "./notifications_api.ts";
 import type { NewQuayNotification, QuayNotification } from "./notifications_api.ts";
@@ -23,7 +28,7 @@ import type { QuayOrganization, QuayPrototype, QuayRobot, QuayUser } from "./org
 import * as repositories from "./repositories_api.ts";
 import type { QuayRepository } from "./repositories_api.ts";
 
-export type { QuayLogEntry, QuayLogPage } from "./audit_log_api.ts";
+export type { QuayLogCount, QuayLogCounts, QuayLogEntry, QuayLogPage } from "./audit_log_api.ts";
 export type { QuayCallObserver } from "./exchange.ts";
 export type { NewQuayNotification, QuayNotification } from "./notifications_api.ts";
 export type { QuayOrganization, QuayPrototype, QuayRobot, QuayUser } from "./organizations_api.ts";
@@ -155,5 +160,10 @@ export class QuayClient {
     options: { startDay: string; endDay: string; nextPage?: string | undefined },
   ): Promise<QuayLogPage> {
     return listSuperuserLogs(this.#http, options);
+  }
+
+  /** See {@linkcode aggregateSuperuserLogs}. */
+  aggregateSuperuserLogs(options: { startDay: string; endDay: string }): Promise<QuayLogCounts> {
+    return aggregateSuperuserLogs(this.#http, options);
   }
 }
