@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type { QuayLogEntry, QuayLogPage } from "../quay/client.ts";
+import type { QuayLogCount, QuayLogEntry, QuayLogPage } from "../quay/client.ts";
+import type { CountSnapshot } from "./audit_counts.ts";
 import { QuayApiError } from "../errors.ts";
 import { silentLogger } from "../log.ts";
 import {
@@ -147,7 +148,7 @@ Deno.test("a stored cursor is trusted once the log since it is read; none, or an
   assert.deepEqual(fresh.audit.state("k"), {
     kind: "following",
     trusted: true,
-    cursor: { at: T0 + 30_000, seen: [fingerprintOf(logs[0])] },
+    cursor: { at: T0 + 30_000, seen: [fingerprintOf(logs[0])], checkedAt: now.t },
   });
   assert.deepEqual(fresh.drift.map((d) => d === "all" ? d : [...d]), [["team"]]);
   assert.equal(fresh.saved.at(-1)?.get("k")?.at, T0 + 30_000, "the new cursor is stored");
@@ -218,4 +219,212 @@ Deno.test("after a gap, the re-reads of an integration's mirrors are spread over
   const stale = new Map([["v1/quay|old", { observedAt: 0 }]]);
   spreadRereads(stale, "v1/quay|", { now, windowMs: window, resyncMs: resync, random });
   assert.equal(stale.get("v1/quay|old")?.observedAt, 0);
+});
+
+/** A log that also answers Quay's counts (per kind and UTC day), counting both kinds of call. */
+function countingPort(options: { size?: number; onCounts?: (n: number) => void } = {}) {
+  const entries: QuayLogEntry[] = []; // newest first
+  const calls = { pages: 0, counts: 0 };
+  const size = options.size ?? 20;
+  return {
+    entries,
+    calls,
+    log(e: QuayLogEntry) {
+      entries.unshift(e);
+    },
+    listSuperuserLogs(o: { startDay: string; endDay: string; nextPage?: string | undefined }) {
+      calls.pages++;
+      const offset = Number(o.nextPage ?? 0);
+      return Promise.resolve({
+        logs: entries.slice(offset, offset + size),
+        nextPage: offset + size < entries.length ? String(offset + size) : undefined,
+        unavailable: false,
+      });
+    },
+    aggregateSuperuserLogs(_o: { startDay: string; endDay: string }) {
+      calls.counts++;
+      const by = new Map<string, QuayLogCount>();
+      for (const e of entries) {
+        const day = new Date(Math.floor(Date.parse(e.datetime) / 86_400_000) * 86_400_000);
+        const datetime = day.toUTCString().replace("GMT", "-0000");
+        const key = `${e.kind}|${datetime}`;
+        const known = by.get(key);
+        by.set(key, { kind: e.kind, datetime, count: (known?.count ?? 0) + 1 });
+      }
+      const answer = { counts: [...by.values()], unavailable: false };
+      options.onCounts?.(calls.counts);
+      return Promise.resolve(answer);
+    },
+  };
+}
+
+function push(seconds: number, org: string, repo: string, tag: string): QuayLogEntry {
+  const datetime = new Date(T0 + seconds * 1000).toUTCString().replace("GMT", "-0000");
+  return { kind: "push_repo", datetime, metadata: { repo, namespace: org, tag }, namespace: { kind: "org", name: org } };
+}
+
+Deno.test("with counts: nothing counted logged costs one call, however many other entries; drift costs a few", async () => {
+  const p = countingPort();
+  p.log(entry("delete_robot", 1, "old"));
+  const first = await pollAuditLog(p, undefined, { now: T0 + 5_000 });
+  assert.deepEqual([p.calls.counts, p.calls.pages], [1, 1]);
+  // A burst: 2,000 creations (the operator's own) and as many pulls.
+  for (let i = 0; i < 2_000; i++) p.log(entry(i % 2 ? "create_robot" : "pull_repo", 10 + i / 100, `o${i}`));
+  p.calls.counts = p.calls.pages = 0;
+  const idle = await pollAuditLog(p, first.cursor, { now: T0 + 40_000 });
+  assert.deepEqual([p.calls.counts, p.calls.pages], [1, 0], "one call, no page");
+  assert.equal(idle.complete, true);
+  assert.equal(idle.calls, 1);
+  // One robot deleted by hand on top of it: its page, and the counts again to be sure.
+  p.log(entry("delete_robot", 40, "team"));
+  p.calls.counts = p.calls.pages = 0;
+  const drift = await pollAuditLog(p, idle.cursor, { now: T0 + 45_000 });
+  assert.deepEqual([...drift.organizations], ["team"]);
+  assert.deepEqual([p.calls.counts, p.calls.pages], [2, 1]);
+  // Without counts the same drift pages through the whole burst to the cursor.
+  p.calls.counts = p.calls.pages = 0;
+  const plain = await pollAuditLog(p, idle.cursor, { now: T0 + 50_000, counts: false });
+  assert.deepEqual([...plain.organizations], ["team"]);
+  assert.ok(p.calls.pages > 100, `pages without counts: ${p.calls.pages}`);
+});
+
+Deno.test("with counts: an entry logged between the counts and the pages does not hide an older one", async () => {
+  let inject: QuayLogEntry | undefined;
+  const p = countingPort({
+    size: 2,
+    onCounts: () => {
+      // Logged right after Quay counted (the first call of the poll only).
+      if (inject) p.log(inject);
+      inject = undefined;
+    },
+  });
+  p.log(entry("create_robot", 1, "x"));
+  const first = await pollAuditLog(p, undefined, { now: T0 + 5_000 });
+  p.log(entry("delete_repo", 10, "older"));
+  for (let i = 0; i < 5; i++) p.log(entry("create_robot", 11 + i, `c${i}`));
+  inject = entry("delete_robot", 20, "newer");
+  const scan = await pollAuditLog(p, first.cursor, { now: T0 + 30_000 });
+  assert.deepEqual([...scan.organizations].sort(), ["newer", "older"], "both found");
+  assert.equal(scan.cursor.counts?.surplus, 1, "the newer one is carried: counted next time, not wanted again");
+  // Next poll: the counts grew by the one already read; nothing new is wanted, one call.
+  p.calls.counts = p.calls.pages = 0;
+  const next = await pollAuditLog(p, scan.cursor, { now: T0 + 35_000 });
+  assert.deepEqual([p.calls.counts, p.calls.pages], [1, 0]);
+  assert.deepEqual([...next.organizations], []);
+});
+
+Deno.test("with counts: pushes are named once per tag; shrunken counts page to the cursor", async () => {
+  const p = countingPort();
+  p.log(entry("create_robot", 1, "x"));
+  const first = await pollAuditLog(p, undefined, { now: T0 + 5_000 });
+  p.log(push(10, "openshift_team", "app", "latest"));
+  p.log(entry("pull_repo", 11, "openshift_team"));
+  p.log(push(12, "openshift_team", "app", "latest"));
+  p.log(push(13, "openshift_team", "web", "v1"));
+  const scan = await pollAuditLog(p, first.cursor, { now: T0 + 20_000 });
+  assert.deepEqual(scan.pushes, [
+    { organization: "openshift_team", repository: "web", tag: "v1" },
+    { organization: "openshift_team", repository: "app", tag: "latest" },
+  ]);
+  assert.deepEqual([...scan.organizations], [], "a push is no drift");
+  // Quay's counts went down (logs rotated): nothing is certain, the poll reads to the cursor.
+  const shrunk = { ...scan.cursor, counts: { ...(scan.cursor.counts as CountSnapshot), surplus: 0 } };
+  const raised: CountSnapshot = {
+    ...shrunk.counts,
+    counts: Object.fromEntries(Object.entries(shrunk.counts.counts).map(([key, n]) => [key, n + 5])),
+  };
+  p.calls.counts = p.calls.pages = 0;
+  const again = await pollAuditLog(p, { ...shrunk, counts: raised }, { now: T0 + 25_000 });
+  assert.equal(again.complete, true);
+  assert.deepEqual([p.calls.counts, p.calls.pages], [1, 1], "to the cursor (one page here)");
+});
+
+Deno.test("with counts refused (403) or search unavailable: the poll pages as without them, and says why", async () => {
+  const p = countingPort();
+  p.log(entry("delete_robot", 1, "x"));
+  const refused = {
+    listSuperuserLogs: p.listSuperuserLogs.bind(p),
+    aggregateSuperuserLogs: () =>
+      Promise.reject(new QuayApiError("Quay answered 403", { status: 403, route: "GET /api/v1/superuser/aggregatelogs" })),
+  };
+  const first = await pollAuditLog(refused, undefined, { now: T0 + 5_000 });
+  assert.match(first.countsUnavailable ?? "", /403/);
+  p.log(entry("delete_robot", 10, "team"));
+  const scan = await pollAuditLog(refused, first.cursor, { now: T0 + 20_000 });
+  assert.deepEqual([...scan.organizations], ["team"]);
+  assert.equal(scan.cursor.counts, undefined);
+  const unavailable = {
+    listSuperuserLogs: p.listSuperuserLogs.bind(p),
+    aggregateSuperuserLogs: () => Promise.resolve({ counts: [], unavailable: true }),
+  };
+  const plain = await pollAuditLog(unavailable, scan.cursor, { now: T0 + 25_000 });
+  assert.equal(plain.countsUnavailable, "Quay's log search is not configured");
+  // An outage is not a refusal: the poll fails and is tried again next round.
+  const down = {
+    listSuperuserLogs: p.listSuperuserLogs.bind(p),
+    aggregateSuperuserLogs: () =>
+      Promise.reject(new QuayApiError("Cannot reach Quay", { status: 0, route: "GET /api/v1/superuser/aggregatelogs" })),
+  };
+  await assert.rejects(pollAuditLog(down, scan.cursor, { now: T0 + 30_000 }));
+});
+
+Deno.test("a restart with a stored snapshot reads only what is new since it; an old one is not trusted", async () => {
+  const p = countingPort();
+  p.log(entry("create_robot", 1, "x"));
+  const first = await pollAuditLog(p, undefined, { now: T0 + 5_000 });
+  // Stored with the cursor, as the Secret keeps it, then the operator is away for two hours.
+  const stored = JSON.parse(JSON.stringify(first.cursor)) as AuditCursor;
+  for (let i = 0; i < 200; i++) p.log(entry("pull_repo", 100 + i, "o"));
+  p.log(entry("delete_repo", 7_000, "team"));
+  const now = { t: T0 + 7_200_000 };
+  const saved: Map<string, AuditCursor>[] = [];
+  const drift: (ReadonlySet<string> | "all")[] = [];
+  const audit = new QuayAudit({
+    integrations: () => [{ key: "k", client: p }],
+    onDrift: (_key, organizations) => drift.push(organizations),
+    store: {
+      load: () => Promise.resolve(new Map([["k", stored]])),
+      save: (cursors) => {
+        saved.push(new Map(cursors));
+        return Promise.resolve();
+      },
+    },
+    logger: silentLogger,
+    intervalMs: 5_000,
+    trustMs: 43_200_000,
+    now: () => now.t,
+  });
+  p.calls.counts = p.calls.pages = 0;
+  await audit.poll();
+  assert.deepEqual(drift.map((d) => d === "all" ? d : [...d]), [["team"]]);
+  assert.deepEqual([p.calls.counts, p.calls.pages], [2, 1], "past 200 pulls in one page");
+  const state = audit.state("k");
+  assert.equal(state.kind === "following" && state.trusted, true);
+  assert.ok(saved.at(-1)?.get("k")?.counts, "the snapshot is stored with the cursor");
+  // Idle for longer than the trust period: the cursor's `at` stays, `checkedAt` keeps it trusted.
+  const idle = { t: T0 + 50_000_000 };
+  const later = new QuayAudit({
+    integrations: () => [{ key: "k", client: p }],
+    onDrift: () => {},
+    store: { load: () => Promise.resolve(new Map(saved.at(-1))), save: () => Promise.resolve() },
+    logger: silentLogger,
+    intervalMs: 5_000,
+    trustMs: 43_200_000,
+    now: () => idle.t,
+  });
+  await later.poll();
+  const s2 = later.state("k");
+  assert.equal(s2.kind === "following" && s2.trusted, true, "checked 12 h ago minus a bit: trusted");
+  const stale = new QuayAudit({
+    integrations: () => [{ key: "k", client: p }],
+    onDrift: () => {},
+    store: { load: () => Promise.resolve(new Map(saved.at(-1))), save: () => Promise.resolve() },
+    logger: silentLogger,
+    intervalMs: 5_000,
+    trustMs: 43_200_000,
+    now: () => T0 + 7_200_000 + 43_300_000,
+  });
+  await stale.poll();
+  const s3 = stale.state("k");
+  assert.equal(s3.kind === "following" && s3.trusted, false, "checked more than 12 h ago: not trusted");
 });

@@ -287,7 +287,9 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
     const handler = match.route.handler;
     if (handler.area === "registry") {
       try {
-        return await handler.fn({ req, url, params: match.params, state, host });
+        const response = await handler.fn({ req, url, params: match.params, state, host });
+        auditLog.recordRegistry(key, match.params, response.status);
+        return response;
       } catch (error) {
         const answer = registryErrorToResponse(error, { host, req });
         if (answer) return answer;
