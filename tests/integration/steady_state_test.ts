@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type Bridge, startBridge, synced, until } from "./harness.ts";
+import { pushImage } from "../world/quay/registry_client.ts";
 
 /** A poll interval far below the resyncs: any repair within the test comes from the audit log. */
 const FLAGS = ["--audit-interval", "300ms", "--resync", "1h", "--audited-resync", "1h"];
@@ -23,7 +24,8 @@ async function withBridge(fn: (b: Bridge) => Promise<void>, flags = FLAGS): Prom
 function quayReads(calls: Record<string, number>): Record<string, number> {
   return Object.fromEntries(
     Object.entries(calls).filter(([route]) =>
-      route !== "GET /api/v1/superuser/logs" && route !== "GET /api/v1/user/"
+      route !== "GET /api/v1/superuser/logs" && route !== "GET /api/v1/superuser/aggregatelogs" &&
+      route !== "GET /api/v1/user/"
     ),
   );
 }
@@ -106,7 +108,7 @@ Deno.test("a robot, repository, default permission or organization deleted by ha
   });
 });
 
-Deno.test("idle, the operator makes one audit-log call per interval and reads no organization", async () => {
+Deno.test("idle, the operator makes one audit-log call per interval (the counts) and reads no organization", async () => {
   await withBridge(async (b) => {
     for (const ns of ["idle-a", "idle-b", "idle-c"]) await b.createProject(ns);
     for (const ns of ["idle-a", "idle-b", "idle-c"]) await synced(b, ns);
@@ -116,10 +118,99 @@ Deno.test("idle, the operator makes one audit-log call per interval and reads no
     await new Promise((r) => setTimeout(r, 3_000));
     const calls = b.quayWorld.calls();
     const seconds = (Date.now() - started) / 1000;
-    const polls = calls["GET /api/v1/superuser/logs"] ?? 0;
+    const polls = calls["GET /api/v1/superuser/aggregatelogs"] ?? 0;
     assert.ok(polls >= 5 && polls <= Math.ceil(seconds / 0.3) + 1, `audit polls: ${polls} in ${seconds} s`);
+    assert.equal(calls["GET /api/v1/superuser/logs"] ?? 0, 0, "no page of the log read");
     assert.deepEqual(quayReads(calls), {}, "no organization re-read while nothing changed");
   });
+});
+
+Deno.test("after a burst of new namespaces a poll is one call, not a page per 20 entries; drift by hand is still repaired", async () => {
+  await withBridge(async (b) => {
+    const names = Array.from({ length: 15 }, (_, i) => `burst-${i}`);
+    // The burst runs while the audit log is polled: creations are logged, but not counted.
+    for (const ns of names) await b.createProject(ns);
+    for (const ns of names) await synced(b, ns);
+    await new Promise((r) => setTimeout(r, 600));
+    b.quayWorld.resetCalls();
+    await new Promise((r) => setTimeout(r, 1_500));
+    const idle = b.quayWorld.calls();
+    const polls = idle["GET /api/v1/superuser/aggregatelogs"] ?? 0;
+    assert.ok(polls >= 3, `polls: ${polls}`);
+    assert.equal(idle["GET /api/v1/superuser/logs"] ?? 0, 0, `calls after the burst: ${JSON.stringify(idle)}`);
+    // The log holds the burst's creations (about 8 a namespace) above the drift to come.
+    const logged = await b.quay.ok("GET", "/api/v1/superuser/logs");
+    assert.equal(logged.logs.length, 20);
+    assert.ok(logged.next_page, "more than a page of entries");
+
+    b.quayWorld.resetCalls();
+    const org = "openshift_burst-7";
+    await b.quay.ok("DELETE", `/api/v1/organization/${org}/robots/deployer`);
+    await until("robot deployer recreated", () => robotToken(b, org, "deployer"), 10_000);
+    const repair = b.quayWorld.calls();
+    // The deletion is the newest entry: its page, and the counts once more before stopping.
+    const pages = repair["GET /api/v1/superuser/logs"] ?? 0;
+    assert.ok(pages >= 1 && pages <= 2, `pages read for the drift: ${JSON.stringify(repair)}`);
+  });
+});
+
+Deno.test({
+  name: "a push to a tracked tag made straight to Quay is imported from the audit log, notifications off",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const b = await startBridge({ openshift: true, flags: FLAGS });
+    const ns = "pushed";
+    const org = `openshift_${ns}`;
+    try {
+      await b.createProject(ns);
+      await b.kube.ok("POST", `/apis/image.openshift.io/v1/namespaces/${ns}/imagestreams`, {
+        metadata: { name: "app" },
+        spec: { tags: [{ name: "v1" }] },
+      });
+      await synced(b, ns);
+      await until(
+        "repository app",
+        async () => (await b.quay.call("GET", `/api/v1/repository/${org}/app`)).status === 200,
+      );
+      const robot = await b.quay.ok("GET", `/api/v1/organization/${org}/robots/builder`);
+      const client = Deno.createHttpClient({ caCerts: [b.quayWorld.caPem] });
+      const statusTag = async (tag: string) => {
+        const is = await b.kube.ok("GET", `/apis/image.openshift.io/v1/namespaces/${ns}/imagestreams/app`);
+        const tags = (is.status?.tags ?? []) as { tag: string; items?: { image: string }[] }[];
+        return tags.find((t) => t.tag === tag)?.items?.[0]?.image;
+      };
+      try {
+        const target = {
+          registryUrl: b.quayWorld.url,
+          client,
+          repository: `${org}/app`,
+          username: robot.name,
+          password: robot.token,
+        };
+        // An untracked tag first, then the tracked one: only the tracked one is imported.
+        await pushImage({ ...target, tag: "scratch" });
+        const started = Date.now();
+        const pushed = await pushImage({ ...target, tag: "v1" });
+        await until("v1 imported", async () => (await statusTag("v1")) === pushed.digest, 10_000);
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed < 10_000, `imported ${elapsed} ms after the push`);
+        await new Promise((r) => setTimeout(r, 700));
+        assert.equal(await statusTag("scratch"), undefined, "an untracked tag is not imported");
+        assert.ok(
+          b.logs.some((l) => l.msg === "image imported after push" && l.tag === `${ns}/app:v1`),
+          "imported by the notification import path",
+        );
+        // No notification was involved: the integration has none, and Quay holds none.
+        const notes = await b.quay.ok("GET", `/api/v1/repository/${org}/app/notification/`);
+        assert.deepEqual(notes.notifications, []);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await b.close();
+    }
+  },
 });
 
 Deno.test("a restart with synced namespaces reads no organization from Quay: the cluster and the audit log stand for them", async () => {
@@ -175,12 +266,13 @@ Deno.test("a restart with synced namespaces reads no organization from Quay: the
     // N/100 + a constant: the token check and the drifted organization, besides the audit log's
     // pages (the catch-up reads what was logged since the last stored cursor, 20 entries a page,
     // then one call per interval).
-    const polls = atReady["GET /api/v1/superuser/logs"] ?? 0;
+    const polls = (atReady["GET /api/v1/superuser/logs"] ?? 0) +
+      (atReady["GET /api/v1/superuser/aggregatelogs"] ?? 0);
     // The cursor is stored at most once a minute, so after a quick restart the catch-up reads what the
     // first run's provisioning logged (organization, robots, default permissions, repositories: at
     // most 8 entries a namespace), 20 entries a page.
     const catchUpPages = Math.ceil((names.length * 8) / 20);
-    assert.ok(polls <= 3 + catchUpPages + Math.ceil(readyMs / 300), `audit polls: ${polls}`);
+    assert.ok(polls <= 3 + catchUpPages + 2 * Math.ceil(readyMs / 300), `audit polls: ${polls}`);
     const startup = Object.values(atReady).reduce((a, n) => a + n, 0) - polls;
     assert.ok(startup <= Math.ceil(names.length / 100) + 9, `start-up calls: ${JSON.stringify(atReady)}`);
   });

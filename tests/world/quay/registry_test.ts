@@ -113,6 +113,41 @@ Deno.test("quay world lets a builder robot with write push and pull", async () =
   });
 });
 
+Deno.test("quay world logs push_repo and pull_repo; aggregatelogs counts them per kind and day, for super-users only", async () => {
+  await withQuay({}, async (h) => {
+    const { builder, target } = await bridgeSetup(h, "acme");
+    const day = new Date().toISOString().slice(0, 10).split("-");
+    const range = `starttime=${day[1]}/${day[2]}/${day[0]}&endtime=${day[1]}/${day[2]}/${day[0]}`;
+    const counts = async () => {
+      const r = await h.call("GET", `/api/v1/superuser/aggregatelogs?${range}`);
+      assert.equal(r.status, 200);
+      const aggregated = (r.json as { aggregated: { kind: string; count: number; datetime: string }[] }).aggregated;
+      for (const c of aggregated) assert.match(c.datetime, / 00:00:00 -0000$/);
+      return Object.fromEntries(aggregated.map((c) => [c.kind, c.count]));
+    };
+    const before = await counts();
+    assert.equal(before.org_create, 1);
+    assert.equal(before.create_robot, 2);
+    assert.equal(before.push_repo, undefined);
+    const pushed = await pushImage({ ...target(builder), tag: "v1" });
+    await pullManifest({ ...target(builder), reference: "v1" });
+    await pullManifest({ ...target(builder), reference: pushed.digest });
+    const after = await counts();
+    assert.equal(after.push_repo, 1);
+    assert.equal(after.pull_repo, 2);
+    const logs = await h.call("GET", `/api/v1/superuser/logs?${range}`);
+    const entries = (logs.json as { logs: { kind: string; metadata: Json }[] }).logs;
+    assert.deepEqual(entries.slice(0, 3).map((e) => [e.kind, e.metadata]), [
+      ["pull_repo", { repo: "app", namespace: "acme", manifest_digest: pushed.digest }],
+      ["pull_repo", { repo: "app", namespace: "acme", tag: "v1" }],
+      ["push_repo", { repo: "app", namespace: "acme", tag: "v1" }],
+    ]);
+    const developer = h.quay.createToken({ user: "developer", scopes: ["repo:read", "org:admin", "user:read"] });
+    const denied = await h.call("GET", `/api/v1/superuser/aggregatelogs?${range}`, { token: developer });
+    assert.equal(denied.status, 403);
+  });
+});
+
 Deno.test("quay world lets a read robot pull but not push", async () => {
   await withQuay({}, async (h) => {
     const { builder, reader, target } = await bridgeSetup(h, "acme");
