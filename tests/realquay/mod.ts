@@ -171,9 +171,14 @@ export function uniqueName(prefix: string): string {
 
 /**
  * Mints (`"mint"`, returns the token) or revokes (`"revoke"`) an OAuth token of the super user
- * directly in Quay's database, with Quay's own Python (`quay_token.py`), as an admin would in Quay's UI.
+ * directly in Quay's database, with Quay's own Python (`quay_token.py`), as an admin would in Quay's UI;
+ * `"mint-user"` mints one of the plain user named by `token` (created if missing).
  */
-export async function quayToken(quay: RealQuay, action: "mint" | "revoke", token?: string): Promise<string> {
+export async function quayToken(
+  quay: RealQuay,
+  action: "mint" | "mint-user" | "revoke",
+  token?: string,
+): Promise<string> {
   const dir = quay.stateDir;
   const output = await new Deno.Command(`${dir}/venv/bin/python`, {
     args: [new URL("./quay_token.py", import.meta.url).pathname, action, ...(token ? [token] : [])],

@@ -12,11 +12,20 @@
  */
 import assert from "node:assert/strict";
 import { startQuayWorld } from "../world/quay/mod.ts";
-import { callApi, deleteOrganization, type RealQuayAnswer, startRealQuay, uniqueName } from "./mod.ts";
+import {
+  callApi,
+  deleteOrganization,
+  quayToken,
+  type RealQuayAnswer,
+  startRealQuay,
+  uniqueName,
+} from "./mod.ts";
 
 /** One side of the comparison. */
 interface Target {
   readonly label: string;
+  /** A token of a plain user (no super-user rights). */
+  readonly plainToken: string;
   call(
     method: string,
     path: string,
@@ -150,6 +159,40 @@ const probes: Probe[] = [
         await t.call("PUT", `/api/v1/organization/${n.long}/robots/${LONG_ROBOT}`, { body: {} }),
         n,
       );
+    },
+  },
+  {
+    name: "audit log counts",
+    async run(t, n, observe) {
+      const day = new Date().toISOString().slice(0, 10).split("-");
+      const path = `/api/v1/superuser/aggregatelogs?starttime=${day[1]}/${day[2]}/${day[0]}&endtime=${
+        day[1]
+      }/${day[2]}/${day[0]}`;
+      type Counts = { aggregated?: { kind: string; count: number; datetime: string }[] };
+      const count = (a: RealQuayAnswer, kind: string) =>
+        ((a.json as Counts)?.aggregated ?? []).filter((c) => c.kind === kind).reduce((s, c) => s + c.count, 0);
+      const before = await t.call("GET", path);
+      observe("GET superuser/aggregatelogs", before, n);
+      // The day of a count is midnight UTC (both servers run in UTC).
+      const midnight = ((before.json as Counts)?.aggregated ?? []).every((c) => / 00:00:00 -0000$/.test(c.datetime));
+      observe("GET superuser/aggregatelogs (datetimes at midnight)", { ...before, json: { [String(midnight)]: 1 } }, n);
+      await t.call("PUT", `/api/v1/organization/${n.org}/robots/counted`, { body: { description: "d" } });
+      await t.call("DELETE", `/api/v1/organization/${n.org}/robots/counted`);
+      const after = await t.call("GET", path);
+      const grew = [
+        count(after, "create_robot") - count(before, "create_robot"),
+        count(after, "delete_robot") - count(before, "delete_robot"),
+      ];
+      // Values, not shapes, are the point here: the growth is the key.
+      observe("GET superuser/aggregatelogs (after a robot made and deleted)", {
+        ...after,
+        json: { [`create_robot+${grew[0]},delete_robot+${grew[1]}`]: 1 },
+      }, n);
+      observe("GET superuser/aggregatelogs (plain user)", await t.call("GET", path, { token: t.plainToken }), n);
+      observe("GET superuser/aggregatelogs (bad token)", await t.call("GET", path, { token: "bad" }), n);
+      const logs = path.replace("aggregatelogs", "logs");
+      observe("GET superuser/logs (plain user)", await t.call("GET", logs, { token: t.plainToken }), n);
+      observe("GET superuser/logs (bad token)", await t.call("GET", logs, { token: "bad" }), n);
     },
   },
   {
@@ -319,10 +362,15 @@ Deno.test("the test world's Quay answers like the real Quay", async () => {
   const worldClient = Deno.createHttpClient({ caCerts: [world.caPem] });
   const real: Target = {
     label: "real",
+    plainToken: await quayToken(quay, "mint-user", "parityuser"),
     call: (method, path, options) => quay.api(method, path, options),
   };
   const imitation: Target = {
     label: "world",
+    plainToken: world.createToken({
+      user: "parityuser",
+      scopes: ["org:admin", "repo:admin", "repo:create", "repo:read", "repo:write", "user:admin", "user:read"],
+    }),
     call: (method, path, options) => callApi(world.url, worldClient, world.adminToken, method, path, options),
   };
   const realNames = names();

@@ -20,10 +20,10 @@
  * put by tag and `pull_repo` for a manifest read (`endpoints/v2/manifest.py`, `util/audit.py`:
  * metadata `repo`, `namespace` and `tag` or `manifest_digest`).
  */
-import { formatQuayDate, jsonResponse, notFound, unauthorized } from "./http_util.ts";
+import { formatQuayDate, jsonResponse, notFound, requiresAuthentication, unauthorized } from "./http_util.ts";
 import type { ApiContext, ApiHandler } from "./api.ts";
 import type { RouteDef } from "./router.ts";
-import type { Identity, QuayState } from "./state.ts";
+import { ANONYMOUS, type Identity, type QuayState } from "./state.ts";
 
 interface Entry {
   readonly id: number;
@@ -170,6 +170,8 @@ export class AuditLog {
   }
 
   #aggregate(ctx: ApiContext): Response {
+    // `require_fresh_login`, then `allow_if_any_superuser`: Quay's `Unauthorized()`, 401 for no user.
+    if (ctx.identity === ANONYMOUS) throw requiresAuthentication();
     if (!ctx.state.isSuperuser(ctx.identity)) throw unauthorized();
     const { start, end } = this.#range(ctx);
     // Quay's InvalidLogsDateRangeError is not caught by the endpoint: a 500.
@@ -195,6 +197,7 @@ export class AuditLog {
   #list(ctx: ApiContext, org: string | undefined): Response {
     const state: QuayState = ctx.state;
     if (org === undefined) {
+      if (ctx.identity === ANONYMOUS) throw requiresAuthentication();
       if (!state.isSuperuser(ctx.identity)) throw unauthorized();
     } else {
       if (!state.orgs.has(org)) throw notFound();
