@@ -52,6 +52,9 @@ Deno.test({
         `${base}/admissionwebhook`,
         "--resync",
         "2s",
+        // The audit log imports pushes too (steady_state_test.ts): off, so deliveries are what import.
+        "--audit-interval",
+        "0",
       ],
     });
     try {

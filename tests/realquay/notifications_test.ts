@@ -80,6 +80,9 @@ Deno.test({
         `${receiver}/admissionwebhook`,
         "--resync",
         "3s",
+        // The audit log imports pushes too (audit_push_test.ts): off, so the delivery is what imports.
+        "--audit-interval",
+        "0",
       ],
     });
     const openshift = startOpenShiftBehaviours({
