@@ -61,7 +61,9 @@ export function countRange(
   const to = today + DAY_MS;
   if (!previous) return { from: yesterday, to, comparable: false };
   const from = Math.min(previous.from, yesterday);
-  if (to + DAY_MS - from > MAX_RANGE_MS || previous.from > to) return { from: yesterday, to, comparable: false };
+  if (to + DAY_MS - from > MAX_RANGE_MS || previous.from > to) {
+    return { from: yesterday, to, comparable: false };
+  }
   return { from, to, comparable: true };
 }
 
@@ -150,7 +152,9 @@ export function keepSnapshot(current: CountSnapshot, now: number, surplus: numbe
 export function parseSnapshot(value: unknown): CountSnapshot | undefined {
   const v = value as Partial<CountSnapshot> | undefined;
   if (!v || typeof v !== "object") return undefined;
-  if (typeof v.from !== "number" || typeof v.to !== "number" || typeof v.surplus !== "number") return undefined;
+  if (typeof v.from !== "number" || typeof v.to !== "number" || typeof v.surplus !== "number") {
+    return undefined;
+  }
   if (!v.counts || typeof v.counts !== "object") return undefined;
   const counts: Record<string, number> = {};
   for (const [key, count] of Object.entries(v.counts)) {

@@ -7,12 +7,20 @@
  * permission or the organization deleted, a robot token regenerated, a prototype's role changed)
  * are handed to the operator, which marks their mirrors stale and requeues their namespaces.
  *
- * Nothing changed costs one call per integration per interval. The cursor (the time of the newest
- * entry read) is kept in a Secret in the operator's namespace, so a restarted operator reads only
- * what happened while it was away — and may then trust what the cluster shows instead of re-reading
- * every organization (`namespace_controller.ts`). A token without super-user rights (403), or a
- * Quay whose log search is not configured, cannot be followed: that integration falls back to the
- * plain resync (`--resync`), and its status and log say so.
+ * Nothing changed costs one call per integration per interval: Quay's counts per kind and day
+ * (`GET /superuser/aggregatelogs`, `audit_counts.ts`) show whether any entry of a counted kind
+ * (drift, and `push_repo`) was logged since the last poll, and pages are read only until the new
+ * ones are found — not through the operator's own creations or every image pull. A Quay without the
+ * counts (403, 404, search not configured) is paged to the cursor as before, and the log says so
+ * once. Tags pushed to managed repositories (`push_repo`) are handed over to be imported into their
+ * ImageStreams, so a push made anywhere arrives within a poll interval even without notifications.
+ *
+ * The cursor (the time of the newest entry read, with the counts) is kept in a Secret in the
+ * operator's namespace, so a restarted operator reads only what happened while it was away — and may
+ * then trust what the cluster shows instead of re-reading every organization
+ * (`namespace_controller.ts`). A token without super-user rights (403), or a Quay whose log search is
+ * not configured, cannot be followed: that integration falls back to the plain resync (`--resync`),
+ * and its status and log say so.
  */
 import { KubeApiError, messageOf, QuayApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
@@ -137,7 +145,9 @@ export function quayDay(ms: number): string {
 function countsRefusal(error: unknown): string | undefined {
   if (!(error instanceof QuayApiError)) return undefined;
   // Unreachable, a rejected token, throttled or overloaded: the whole poll waits for the next round.
-  if (error.status === 0 || error.status === 401 || error.status === 429 || error.status === 503) return undefined;
+  if (error.status === 0 || error.status === 401 || error.status === 429 || error.status === 503) {
+    return undefined;
+  }
   return messageOf(error);
 }
 
@@ -167,7 +177,6 @@ export async function pollAuditLog(
 
   // Counts first: how many counted entries are new (Infinity: unknown, read to the cursor).
   const aggregate = options.counts === false ? undefined : port.aggregateSuperuserLogs?.bind(port);
-  let snapshot: CountSnapshot | undefined;
   let wanted = Infinity;
   let countsUnavailable: string | undefined;
   const range = countRange(cursor?.counts, options.now);
@@ -187,7 +196,7 @@ export async function pollAuditLog(
       return undefined;
     }
   };
-  snapshot = await readCounts();
+  const snapshot = await readCounts();
   if (snapshot && cursor && range.comparable) wanted = growth(cursor.counts, snapshot);
   if (cursor && wanted === 0 && snapshot) {
     return {

@@ -260,7 +260,12 @@ function countingPort(options: { size?: number; onCounts?: (n: number) => void }
 
 function push(seconds: number, org: string, repo: string, tag: string): QuayLogEntry {
   const datetime = new Date(T0 + seconds * 1000).toUTCString().replace("GMT", "-0000");
-  return { kind: "push_repo", datetime, metadata: { repo, namespace: org, tag }, namespace: { kind: "org", name: org } };
+  return {
+    kind: "push_repo",
+    datetime,
+    metadata: { repo, namespace: org, tag },
+    namespace: { kind: "org", name: org },
+  };
 }
 
 Deno.test("with counts: nothing counted logged costs one call, however many other entries; drift costs a few", async () => {
@@ -305,7 +310,11 @@ Deno.test("with counts: an entry logged between the counts and the pages does no
   inject = entry("delete_robot", 20, "newer");
   const scan = await pollAuditLog(p, first.cursor, { now: T0 + 30_000 });
   assert.deepEqual([...scan.organizations].sort(), ["newer", "older"], "both found");
-  assert.equal(scan.cursor.counts?.surplus, 1, "the newer one is carried: counted next time, not wanted again");
+  assert.equal(
+    scan.cursor.counts?.surplus,
+    1,
+    "the newer one is carried: counted next time, not wanted again",
+  );
   // Next poll: the counts grew by the one already read; nothing new is wanted, one call.
   p.calls.counts = p.calls.pages = 0;
   const next = await pollAuditLog(p, scan.cursor, { now: T0 + 35_000 });
@@ -345,7 +354,9 @@ Deno.test("with counts refused (403) or search unavailable: the poll pages as wi
   const refused = {
     listSuperuserLogs: p.listSuperuserLogs.bind(p),
     aggregateSuperuserLogs: () =>
-      Promise.reject(new QuayApiError("Quay answered 403", { status: 403, route: "GET /api/v1/superuser/aggregatelogs" })),
+      Promise.reject(
+        new QuayApiError("Quay answered 403", { status: 403, route: "GET /api/v1/superuser/aggregatelogs" }),
+      ),
   };
   const first = await pollAuditLog(refused, undefined, { now: T0 + 5_000 });
   assert.match(first.countsUnavailable ?? "", /403/);
@@ -363,7 +374,9 @@ Deno.test("with counts refused (403) or search unavailable: the poll pages as wi
   const down = {
     listSuperuserLogs: p.listSuperuserLogs.bind(p),
     aggregateSuperuserLogs: () =>
-      Promise.reject(new QuayApiError("Cannot reach Quay", { status: 0, route: "GET /api/v1/superuser/aggregatelogs" })),
+      Promise.reject(
+        new QuayApiError("Cannot reach Quay", { status: 0, route: "GET /api/v1/superuser/aggregatelogs" }),
+      ),
   };
   await assert.rejects(pollAuditLog(down, scan.cursor, { now: T0 + 30_000 }));
 });

@@ -59,6 +59,7 @@ Deno.test("after a burst of new namespaces, a poll with counts is one call; with
     const drift = await pollAuditLog(client, counted.cursor, { now: now + 5_000 });
     assert.deepEqual([...drift.organizations], ["openshift_burst-3"]);
     assert.equal(drift.pages, 1);
+    assert.equal(drift.calls, 3, "the counts, the page, the counts again");
   } finally {
     client.close();
     await quay.close();

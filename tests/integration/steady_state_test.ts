@@ -137,7 +137,11 @@ Deno.test("after a burst of new namespaces a poll is one call, not a page per 20
     const idle = b.quayWorld.calls();
     const polls = idle["GET /api/v1/superuser/aggregatelogs"] ?? 0;
     assert.ok(polls >= 3, `polls: ${polls}`);
-    assert.equal(idle["GET /api/v1/superuser/logs"] ?? 0, 0, `calls after the burst: ${JSON.stringify(idle)}`);
+    assert.equal(
+      idle["GET /api/v1/superuser/logs"] ?? 0,
+      0,
+      `calls after the burst: ${JSON.stringify(idle)}`,
+    );
     // The log holds the burst's creations (about 8 a namespace) above the drift to come.
     const logged = await b.quay.ok("GET", "/api/v1/superuser/logs");
     assert.equal(logged.logs.length, 20);

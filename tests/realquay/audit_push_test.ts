@@ -17,7 +17,8 @@ import { startRealQuay } from "./mod.ts";
 const RUNS = 3;
 
 Deno.test({
-  name: "real Quay: a robot's push reaches the ImageStream through the audit log within 10 s, notifications off",
+  name:
+    "real Quay: a robot's push reaches the ImageStream through the audit log within 10 s, notifications off",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -84,9 +85,17 @@ Deno.test({
       await pushImage({ ...target, tag: "scratch" });
       const seconds: number[] = [];
       for (let run = 0; run < RUNS; run++) {
-        const pushed = await pushImage({ ...target, tag: "v1", content: `run ${run} ${crypto.randomUUID()}\n` });
+        const pushed = await pushImage({
+          ...target,
+          tag: "v1",
+          content: `run ${run} ${crypto.randomUUID()}\n`,
+        });
         const pushedAt = Date.now();
-        await until(`v1 (run ${run}) imported`, async () => (await statusTag("v1")) === pushed.digest, 60_000);
+        await until(
+          `v1 (run ${run}) imported`,
+          async () => (await statusTag("v1")) === pushed.digest,
+          60_000,
+        );
         seconds.push((Date.now() - pushedAt) / 1000);
         // Somewhere else in the poll cycle next time.
         await new Promise((r) => setTimeout(r, 1_300 * (run + 1)));

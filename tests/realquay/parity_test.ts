@@ -170,12 +170,20 @@ const probes: Probe[] = [
       }/${day[2]}/${day[0]}`;
       type Counts = { aggregated?: { kind: string; count: number; datetime: string }[] };
       const count = (a: RealQuayAnswer, kind: string) =>
-        ((a.json as Counts)?.aggregated ?? []).filter((c) => c.kind === kind).reduce((s, c) => s + c.count, 0);
+        ((a.json as Counts)?.aggregated ?? []).filter((c) => c.kind === kind).reduce(
+          (s, c) => s + c.count,
+          0,
+        );
       const before = await t.call("GET", path);
       observe("GET superuser/aggregatelogs", before, n);
       // The day of a count is midnight UTC (both servers run in UTC).
-      const midnight = ((before.json as Counts)?.aggregated ?? []).every((c) => / 00:00:00 -0000$/.test(c.datetime));
-      observe("GET superuser/aggregatelogs (datetimes at midnight)", { ...before, json: { [String(midnight)]: 1 } }, n);
+      const midnight = ((before.json as Counts)?.aggregated ?? []).every((c) =>
+        / 00:00:00 -0000$/.test(c.datetime)
+      );
+      observe("GET superuser/aggregatelogs (datetimes at midnight)", {
+        ...before,
+        json: { [String(midnight)]: 1 },
+      }, n);
       await t.call("PUT", `/api/v1/organization/${n.org}/robots/counted`, { body: { description: "d" } });
       await t.call("DELETE", `/api/v1/organization/${n.org}/robots/counted`);
       const after = await t.call("GET", path);
@@ -188,7 +196,11 @@ const probes: Probe[] = [
         ...after,
         json: { [`create_robot+${grew[0]},delete_robot+${grew[1]}`]: 1 },
       }, n);
-      observe("GET superuser/aggregatelogs (plain user)", await t.call("GET", path, { token: t.plainToken }), n);
+      observe(
+        "GET superuser/aggregatelogs (plain user)",
+        await t.call("GET", path, { token: t.plainToken }),
+        n,
+      );
       observe("GET superuser/aggregatelogs (bad token)", await t.call("GET", path, { token: "bad" }), n);
       const logs = path.replace("aggregatelogs", "logs");
       observe("GET superuser/logs (plain user)", await t.call("GET", logs, { token: t.plainToken }), n);
@@ -369,7 +381,15 @@ Deno.test("the test world's Quay answers like the real Quay", async () => {
     label: "world",
     plainToken: world.createToken({
       user: "parityuser",
-      scopes: ["org:admin", "repo:admin", "repo:create", "repo:read", "repo:write", "user:admin", "user:read"],
+      scopes: [
+        "org:admin",
+        "repo:admin",
+        "repo:create",
+        "repo:read",
+        "repo:write",
+        "user:admin",
+        "user:read",
+      ],
     }),
     call: (method, path, options) => callApi(world.url, worldClient, world.adminToken, method, path, options),
   };

@@ -130,7 +130,9 @@ export class AuditLog {
       if (byDigest) return;
       kind = "push_repo";
       metadata.tag = reference;
-    } else if (route === "GET /v2/{name}/manifests/{reference}" || route === "HEAD /v2/{name}/manifests/{reference}") {
+    } else if (
+      route === "GET /v2/{name}/manifests/{reference}" || route === "HEAD /v2/{name}/manifests/{reference}"
+    ) {
       kind = "pull_repo";
       if (byDigest) metadata.manifest_digest = reference;
       else metadata.tag = reference;

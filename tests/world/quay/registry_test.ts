@@ -121,7 +121,8 @@ Deno.test("quay world logs push_repo and pull_repo; aggregatelogs counts them pe
     const counts = async () => {
       const r = await h.call("GET", `/api/v1/superuser/aggregatelogs?${range}`);
       assert.equal(r.status, 200);
-      const aggregated = (r.json as { aggregated: { kind: string; count: number; datetime: string }[] }).aggregated;
+      const aggregated =
+        (r.json as { aggregated: { kind: string; count: number; datetime: string }[] }).aggregated;
       for (const c of aggregated) assert.match(c.datetime, / 00:00:00 -0000$/);
       return Object.fromEntries(aggregated.map((c) => [c.kind, c.count]));
     };
@@ -142,7 +143,10 @@ Deno.test("quay world logs push_repo and pull_repo; aggregatelogs counts them pe
       ["pull_repo", { repo: "app", namespace: "acme", tag: "v1" }],
       ["push_repo", { repo: "app", namespace: "acme", tag: "v1" }],
     ]);
-    const developer = h.quay.createToken({ user: "developer", scopes: ["repo:read", "org:admin", "user:read"] });
+    const developer = h.quay.createToken({
+      user: "developer",
+      scopes: ["repo:read", "org:admin", "user:read"],
+    });
     const denied = await h.call("GET", `/api/v1/superuser/aggregatelogs?${range}`, { token: developer });
     assert.equal(denied.status, 403);
   });
