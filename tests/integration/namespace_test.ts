@@ -7,6 +7,13 @@ import { type Bridge, startBridge, synced, until } from "./harness.ts";
 const ORG = "openshift_e2e-demo";
 const SAS = ["builder", "default", "deployer"] as const;
 
+/** The calls of a namespace's sync: without the audit log's polls, which run every interval whatever happens. */
+function syncCalls(calls: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(calls).filter(([route]) => !route.startsWith("GET /api/v1/superuser/")),
+  );
+}
+
 async function withBridge(fn: (b: Bridge) => Promise<void>, flags?: string[]): Promise<void> {
   const bridge = await startBridge({ flags });
   try {
@@ -116,7 +123,7 @@ Deno.test("each ImageStream gets a private repository; provisioning spends at mo
     for (const repo of repos) assert.equal(repo.is_public, false);
     await new Promise((r) => setTimeout(r, 300));
     // The test's own polls of the repository list are not the operator's.
-    const calls = Object.values(b.quayWorld.calls()).reduce((a, n) => a + n, 0) - polls;
+    const calls = Object.values(syncCalls(b.quayWorld.calls())).reduce((a, n) => a + n, 0) - polls;
     assert.ok(calls <= 8 + 3, `provisioning spent ${calls} calls: ${JSON.stringify(b.quayWorld.calls())}`);
 
     // An ImageStream event for a known repository costs nothing.
@@ -128,7 +135,7 @@ Deno.test("each ImageStream gets a private repository; provisioning spends at mo
       "application/merge-patch+json",
     );
     await new Promise((r) => setTimeout(r, 500));
-    assert.deepEqual(b.quayWorld.calls(), {});
+    assert.deepEqual(syncCalls(b.quayWorld.calls()), {});
   });
 });
 

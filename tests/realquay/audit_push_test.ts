@@ -100,8 +100,20 @@ Deno.test({
         // Somewhere else in the poll cycle next time.
         await new Promise((r) => setTimeout(r, 1_300 * (run + 1)));
       }
+      // Idle: the audit calls of 10 s (the real Quay is shared: other tests' deletions are counted too).
+      const metrics = b.running?.metrics;
+      const audited = () =>
+        ["aggregatelogs", "logs"].map((r) =>
+          metrics?.quayRequests.value({ route: `GET /api/v1/superuser/${r}`, code: "200" }) ?? 0
+        );
+      const [counts0, pages0] = audited();
+      await new Promise((r) => setTimeout(r, 10_000));
+      const [counts1, pages1] = audited();
       Deno.stdout.writeSync(new TextEncoder().encode(
-        `real Quay, audit path: push → ImageStream tag ${seconds.map((s) => s.toFixed(1)).join(", ")} s\n`,
+        `real Quay, audit path: push → ImageStream tag ${seconds.map((s) => s.toFixed(1)).join(", ")} s; ` +
+          `idle 10 s: ${(counts1 ?? 0) - (counts0 ?? 0)} count calls, ${
+            (pages1 ?? 0) - (pages0 ?? 0)
+          } log pages\n`,
       ));
       assert.equal(await statusTag("scratch"), undefined, "an untracked tag is not imported");
       assert.ok(
