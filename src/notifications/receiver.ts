@@ -16,6 +16,7 @@
  * what was queued, not what was imported.
  */
 import { messageOf } from "../errors.ts";
+import { readBody } from "../http/body.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { jsonStreamResponse } from "../webhook/app.ts";
 import { parseReceiverPath, verifyRepositoryToken } from "./auth.ts";
@@ -112,42 +113,6 @@ function problem(
   return response;
 }
 
-type BodyRead = { ok: true; text: string } | { ok: false };
-
-/** Reads at most `limit` bytes; stops reading (and cancels) as soon as the body is larger. */
-async function readCapped(request: Request, limit: number): Promise<BodyRead> {
-  const declared = Number(request.headers.get("content-length") ?? "NaN");
-  if (Number.isFinite(declared) && declared > limit) {
-    await request.body?.cancel().catch(() => {});
-    return { ok: false };
-  }
-  if (request.body === null) return { ok: true, text: "" };
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      return { ok: false };
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    bytes.set(c, offset);
-    offset += c.byteLength;
-  }
-  try {
-    return { ok: true, text: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
-  } catch {
-    return { ok: true, text: "\u0000" }; // not UTF-8: fails JSON parsing below
-  }
-}
-
 /** Creates the receiver's request handler. */
 export function createNotificationReceiver(
   options: NotificationReceiverOptions,
@@ -207,12 +172,16 @@ export function createNotificationReceiver(
         "retry-after": String(retry),
       });
     }
-    const body = await readCapped(request, maxBody);
-    if (!body.ok) {
+    // Anyone who can reach the port gets this far only with a valid token; still, an oversized
+    // body is not read on (cancel), and a body that is not UTF-8 is no event.
+    const body = await readBody(request, { limit: maxBody, oversized: "cancel", utf8: "strict" });
+    if (!body.ok && body.reason === "too_large") {
       record("too_large");
       return problem(413, "PayloadTooLarge", `body exceeds ${maxBody} bytes`);
     }
-    const parsed = parseRepoPush(body.text, { namespace: path.org, name: path.repo });
+    const parsed = body.ok
+      ? parseRepoPush(body.text, { namespace: path.org, name: path.repo })
+      : { ok: false as const, reason: body.message };
     if (!parsed.ok) {
       record("invalid");
       if (logBudget.take("invalid")) {

@@ -7,6 +7,7 @@
  */
 import { Hono } from "hono";
 import { messageOf } from "../errors.ts";
+import { readBody } from "../http/body.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import {
   type AdmissionContext,
@@ -69,46 +70,6 @@ export function jsonTextResponse(json: string, status = 200): Response {
 
 function statusBody(code: number, reason: string, message: string): Record<string, unknown> {
   return { kind: "Status", apiVersion: "v1", status: "Failure", message, reason, code };
-}
-
-type BodyRead = { ok: true; text: string } | { ok: false; message: string };
-
-function tooLarge(limit: number): BodyRead {
-  return { ok: false, message: `request body exceeds ${limit} bytes` };
-}
-
-/**
- * Reads the body up to `limit` bytes. An oversized body is drained (up to a hard cap) before the
- * 400 goes out, so the client reads the answer instead of a reset connection.
- */
-async function readBody(request: Request, limit: number): Promise<BodyRead> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null) {
-    const length = Number(declared);
-    if (Number.isFinite(length) && length <= limit) return { ok: true, text: await request.text() };
-  }
-  if (request.body === null) return { ok: true, text: "" };
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > DRAIN_LIMIT_BYTES) {
-      await reader.cancel();
-      return tooLarge(limit);
-    }
-    if (total <= limit) chunks.push(value);
-  }
-  if (total > limit) return tooLarge(limit);
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return { ok: true, text: new TextDecoder().decode(bytes) };
 }
 
 /**
@@ -199,13 +160,13 @@ export function createWebhookApp(options: WebhookAppOptions): Hono {
         415,
       );
     }
-    let body: BodyRead;
-    try {
-      body = await readBody(c.req.raw, maxBodyBytes);
-    } catch (error) {
-      // The client went away mid-body; answer anyway so the outcome is counted.
-      body = { ok: false, message: `request body could not be read: ${messageOf(error)}` };
-    }
+    // An oversized body is drained so kube-apiserver reads the 400 rather than a reset; a client
+    // gone mid-body is answered anyway so the outcome is counted.
+    const body = await readBody(c.req.raw, {
+      limit: maxBodyBytes,
+      oversized: { drainUpTo: DRAIN_LIMIT_BYTES },
+      utf8: "replace",
+    });
     if (!body.ok) return invalid(body.message, started, undefined);
     const parsed = parseAdmissionReview(body.text);
     if (!parsed.ok) return invalid(parsed.message, started, body.text.length);

@@ -171,8 +171,9 @@ export function uniqueName(prefix: string): string {
 
 /**
  * Mints (`"mint"`, returns the token) or revokes (`"revoke"`) an OAuth token of the super user
- * directly in Quay's database, with Quay's own Python (`quay_token.py`), as an admin would in Quay's UI;
- * `"mint-user"` mints one of the plain user named by `token` (created if missing).
+ * directly in Quay's database, with Quay's own Python (`quay_token.py`), as an admin would in Quay's UI.
+ * `"mint-user"` mints one for the plain user named by the last argument (made when missing), who
+ * administers nothing.
  */
 export async function quayToken(
   quay: RealQuay,
@@ -200,6 +201,36 @@ export async function quayToken(
     );
   }
   return out;
+}
+
+/**
+ * The test CA whose certificates Quay's notification worker trusts: `start.sh` makes it once in
+ * `$REALQUAY_DIR/notify-ca/` and starts Quay with `REQUESTS_CA_BUNDLE` = the system's bundle plus
+ * it (`$REALQUAY_DIR/notify-ca-bundle.pem`). Throws {@linkcode RealQuayError} when the running
+ * worker was started without that bundle (a Quay started before `start.sh` set it), saying how to
+ * restart it: its HTTPS deliveries to a test receiver would fail for that reason, not the test's.
+ */
+export async function notificationCa(quay: RealQuay): Promise<{ certPem: string; keyPem: string }> {
+  const dir = `${quay.stateDir}/notify-ca`;
+  const bundle = `${quay.stateDir}/notify-ca-bundle.pem`;
+  let environ: string;
+  try {
+    const pid = (await Deno.readTextFile(`${quay.stateDir}/run/notify.pid`)).trim();
+    environ = await Deno.readTextFile(`/proc/${pid}/environ`);
+  } catch (cause) {
+    throw new RealQuayError(`cannot read the environment of Quay's notification worker`, { cause });
+  }
+  if (!environ.split("\0").includes(`REQUESTS_CA_BUNDLE=${bundle}`)) {
+    throw new RealQuayError(
+      `Quay's notification worker runs without REQUESTS_CA_BUNDLE=${bundle}: it was started before ` +
+        `tests/realquay/start.sh set it; restart Quay (quay-server/stop.sh with REALQUAY_DIR=${quay.stateDir}, ` +
+        `then tests/realquay/start.sh)`,
+    );
+  }
+  return {
+    certPem: await Deno.readTextFile(`${dir}/ca.pem`),
+    keyPem: await Deno.readTextFile(`${dir}/ca.key`),
+  };
 }
 
 /** Deletes an organization if it exists (cleanup); ignores a 404. */

@@ -9,10 +9,10 @@
  *
  * Needs a running real Quay: `QUAY_URL`, `QUAY_TOKEN` (super user) and `QUAY_CA` (PEM file) in the
  * environment, or the `quay.env` that `quay-server/start.sh` writes to
- * `~/.cache/quay-bridge/realquay/`; fails with a message saying so otherwise. Quay's worker checks
- * webhook TLS with Python requests' CA bundle, which does not hold the operator's self-managed CA,
- * so Quay reaches the receiver over plain http through a forwarder on 127.0.0.2 standing in for an
- * edge-terminated Route (Quay refuses webhook hosts localhost and 127.0.0.1).
+ * `~/.cache/quay-bridge/realquay/`; fails with a message saying so otherwise. Quay reaches the
+ * receiver over plain http through a forwarder on 127.0.0.2 standing in for an edge-terminated Route
+ * (Quay refuses webhook hosts localhost and 127.0.0.1; its CA bundle does not hold the operator's
+ * self-managed CA). HTTPS straight to the webhook server: `notifications_tls_test.ts`.
  */
 import assert from "node:assert/strict";
 import { startBridge, synced, until } from "../integration/harness.ts";

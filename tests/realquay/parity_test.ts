@@ -11,7 +11,11 @@
  * cannot matter to the operator. The count of probes and of explained differences is printed.
  */
 import assert from "node:assert/strict";
+<<<<<<< HEAD
 import { startQuayWorld } from "../world/quay/mod.ts";
+=======
+import { ALL_SCOPES, startQuayWorld } from "../world/quay/mod.ts";
+>>>>>>> h5-notify-tls
 import {
   callApi,
   deleteOrganization,
@@ -31,6 +35,10 @@ interface Target {
     path: string,
     options?: { token?: string | null; body?: unknown },
   ): Promise<RealQuayAnswer>;
+  /** `GET /v2/auth` (no scope) with Basic credentials, as a registry client logs in. */
+  v2auth(username: string, password: string): Promise<RealQuayAnswer>;
+  /** An OAuth token (every scope but `super:user`) of a plain user who administers nothing. */
+  plainUserToken(): Promise<string>;
 }
 
 /** What is compared of one answer. */
@@ -78,7 +86,11 @@ export function shapeOf(value: unknown): unknown {
 function errorText(body: unknown, names: Names): string | undefined {
   if (!body || typeof body !== "object") return undefined;
   const b = body as Record<string, unknown>;
-  const text = [b.detail, b.error_message, b.message, b.error].find((v) => typeof v === "string") as
+  // The registry's errors come as `{errors: [{code, message}]}`.
+  const registry = Array.isArray(b.errors)
+    ? (b.errors[0] as Record<string, unknown> | undefined)?.message
+    : undefined;
+  const text = [b.detail, b.error_message, b.message, b.error, registry].find((v) => typeof v === "string") as
     | string
     | undefined;
   if (text === undefined) return undefined;
@@ -162,6 +174,7 @@ const probes: Probe[] = [
     },
   },
   {
+<<<<<<< HEAD
     name: "audit log counts",
     async run(t, n, observe) {
       const day = new Date().toISOString().slice(0, 10).split("-");
@@ -205,6 +218,46 @@ const probes: Probe[] = [
       const logs = path.replace("aggregatelogs", "logs");
       observe("GET superuser/logs (plain user)", await t.call("GET", logs, { token: t.plainToken }), n);
       observe("GET superuser/logs (bad token)", await t.call("GET", logs, { token: "bad" }), n);
+=======
+    name: "robot token regeneration",
+    async run(t, n, observe) {
+      const base = `/api/v1/organization/${n.org}/robots`;
+      const robot = `${n.org}+${ROBOT}`;
+      const tokenOf = (a: RealQuayAnswer) => (a.json as { token?: unknown } | undefined)?.token;
+      const old = tokenOf(await t.call("GET", `${base}/${ROBOT}`));
+      assert.equal(typeof old, "string", `${t.label}: the robot's token before`);
+      observe("/v2/auth (robot token)", await t.v2auth(robot, String(old)), n);
+      const regenerated = await t.call("POST", `${base}/${ROBOT}/regenerate`);
+      observe("POST robot regenerate", regenerated, n);
+      const fresh = tokenOf(regenerated);
+      assert.ok(typeof fresh === "string" && fresh !== old, `${t.label}: a new token in the answer`);
+      assert.equal(tokenOf(await t.call("GET", `${base}/${ROBOT}`)), fresh, `${t.label}: GET robot has it`);
+      // Regeneration invalidates the old token at once (docs/configuration.md says so to admins).
+      observe("/v2/auth (old token after regenerate)", await t.v2auth(robot, String(old)), n);
+      observe("/v2/auth (new token after regenerate)", await t.v2auth(robot, String(fresh)), n);
+      observe("POST robot regenerate (missing robot)", await t.call("POST", `${base}/nobody/regenerate`), n);
+      observe(
+        "POST robot regenerate (missing org)",
+        await t.call("POST", `/api/v1/organization/${n.missing}/robots/${ROBOT}/regenerate`),
+        n,
+      );
+      observe(
+        "POST robot regenerate (bad token: CSRF)",
+        await t.call("POST", `${base}/${ROBOT}/regenerate`, { token: "bad" }),
+        n,
+      );
+      const plain = await t.plainUserToken();
+      observe(
+        "POST robot regenerate (not an admin of the org)",
+        await t.call("POST", `${base}/${ROBOT}/regenerate`, { token: plain }),
+        n,
+      );
+      observe(
+        "/v2/auth (token after a refused regenerate)",
+        await t.v2auth(robot, String(fresh)),
+        n,
+      );
+>>>>>>> h5-notify-tls
     },
   },
   {
@@ -335,6 +388,30 @@ const probes: Probe[] = [
   },
 ];
 
+/** A plain user (no super user, no organization), made in the real Quay on first use and kept. */
+const PLAIN_USER = "qbparityplain";
+
+async function v2auth(
+  url: string,
+  host: string,
+  client: Deno.HttpClient,
+  username: string,
+  password: string,
+): Promise<RealQuayAnswer> {
+  const r = await fetch(`${url}/v2/auth?service=${encodeURIComponent(host)}`, {
+    client,
+    headers: { authorization: `Basic ${btoa(`${username}:${password}`)}` },
+  });
+  const text = await r.text();
+  let json: unknown;
+  try {
+    json = text === "" ? undefined : JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: r.status, contentType: r.headers.get("content-type") ?? "", text, json };
+}
+
 function names(): Names {
   const org = uniqueName("parity");
   return {
@@ -376,6 +453,8 @@ Deno.test("the test world's Quay answers like the real Quay", async () => {
     label: "real",
     plainToken: await quayToken(quay, "mint-user", "parityuser"),
     call: (method, path, options) => quay.api(method, path, options),
+    v2auth: (username, password) => v2auth(quay.url, quay.host, quay.client, username, password),
+    plainUserToken: () => quayToken(quay, "mint-user", PLAIN_USER),
   };
   const imitation: Target = {
     label: "world",
@@ -392,6 +471,11 @@ Deno.test("the test world's Quay answers like the real Quay", async () => {
       ],
     }),
     call: (method, path, options) => callApi(world.url, worldClient, world.adminToken, method, path, options),
+    v2auth: (username, password) => v2auth(world.url, world.registryHost, worldClient, username, password),
+    plainUserToken: () =>
+      Promise.resolve(
+        world.createToken({ user: PLAIN_USER, scopes: ALL_SCOPES.filter((s) => s !== "super:user") }),
+      ),
   };
   const realNames = names();
   try {

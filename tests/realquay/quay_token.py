@@ -1,7 +1,8 @@
 # Mints or revokes an OAuth access token of the real Quay's super user, as an admin would in Quay's UI.
 #   quay_token.py mint            prints a new token (all scopes, valid one day)
+#   quay_token.py mint-user <u>   the same for user <u>, a plain (not super) user made when missing,
+#                                 with every scope but super:user: someone who administers nothing
 #   quay_token.py revoke <token>  deletes it; Quay then treats it as no token
-#   quay_token.py mint-user <name> prints a token of a plain (not super) user, created if missing
 # Runs with Quay's venv Python, in Quay's source tree, with REALQUAY_DIR set (see mod.ts).
 import logging
 import os
@@ -22,13 +23,11 @@ if sys.argv[1] == "mint":
     print(token)
 elif sys.argv[1] == "mint-user":
     name = sys.argv[2]
-    user = model.user.get_user(name) or model.user.create_user(
-        name, "plainuser123", "%s@example.com" % name, auto_verify=True, email_required=False
+    user = model.user.get_user(name) or model.user.create_user_noverify(
+        name, f"{name}@example.com", email_required=False
     )
-    # The OAuth application the super user's tokens are minted for (client id "quayadmin").
-    _, token = model.oauth.create_user_access_token(
-        user, "quayadmin", SCOPE.replace(" super:user", ""), expires_in=86400
-    )
+    scope = " ".join(s for s in SCOPE.split() if s != "super:user")
+    _, token = model.oauth.create_user_access_token(user, "quayadmin", scope, expires_in=86400)
     print(token)
 elif sys.argv[1] == "revoke":
     name = sys.argv[2][:ACCESS_TOKEN_PREFIX_LENGTH]
