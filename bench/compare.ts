@@ -49,6 +49,8 @@ export interface CompareOptions {
   burstTimeoutMsPerNamespace?: number;
   /** The webhook load after the restart. @default {} (see `webhook_compare.ts`) */
   webhook?: WebhookLoadOptions;
+  /** Quay calls after the restart are counted for at least this long. @default 35000 (`startup.ts`) */
+  restartWindowMs?: number;
   /** Which operators. @default ["quay-bridge", "upstream"] */
   peers?: readonly PeerName[];
   /** Tarball or directory of the upstream source (see `peers.ts`). */
@@ -340,6 +342,7 @@ async function runPeer(
       quayCalls: total,
       resetQuayCalls: () => quay.resetCalls(),
       quietMs: options.quietMs,
+      windowMs: options.restartWindowMs,
     }, (restarted) => (peer = restarted));
     Object.assign(figures, restart.figures);
     log(
@@ -403,6 +406,7 @@ export async function benchCompare(options: CompareOptions = {}): Promise<Compar
     quietMs: options.quietMs ?? 2000,
     burstTimeoutMsPerNamespace: options.burstTimeoutMsPerNamespace ?? 500,
     webhook: options.webhook ?? {},
+    restartWindowMs: options.restartWindowMs ?? 35_000,
   };
   // Build first, so a missing source fails before any cluster starts.
   const upstreamBinary = peers.includes("upstream")

@@ -204,6 +204,7 @@ export async function runBenchmarks(options: BenchOptions = {}): Promise<BenchSu
       idleSeconds: options.idleSeconds ?? (quick ? 5 : 60),
       quietMs: quick ? 1000 : 2000,
       webhook: quick ? { concurrencies: [16], durationSeconds: 2 } : {},
+      restartWindowMs: quick ? 3000 : 35_000,
       upstreamSource: options.upstreamSource,
       log: (line) => write(Deno.stderr, `bench: ${line}\n`),
     });

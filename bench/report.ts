@@ -176,7 +176,7 @@ const LABELS: Record<string, string> = {
   quay_calls_idle_per_s: "Quay calls per second while idle",
   quay_calls_idle_per_namespace_per_10min: "Quay calls per namespace per 10 min while idle",
   managed_namespaces: "namespaces managed at the end",
-  restart_quay_calls: "restart, all synced: Quay calls until quiet",
+  restart_quay_calls: "restart, all synced: Quay calls until quiet (full run: ≥ 35 s)",
   restart_quay_calls_until_ready: "restart, all synced: Quay calls until ready",
   restart_ready_s: "restart, all synced: s to ready (upstream: to its last Quay call)",
   restart_quiet_s: "restart, all synced: s to the last Quay call",

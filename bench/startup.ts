@@ -11,8 +11,13 @@
  * - upstream: its `/readyz` is a ping (ready as soon as the process serves), so its start-up ends at
  *   its last Quay call before Quay goes quiet: it re-reconciles every namespace after a restart.
  *
- * Figures: `restart_quay_calls` (Quay calls from the start until quiet), `restart_ready_s` (as above)
- * and `restart_quiet_s` (from the start to the last Quay call; 0 when there was none).
+ * Calls are counted from the start until the operator is ready and Quay has been quiet for a while,
+ * but over at least `windowMs` (35 s): quay-bridge reads its audit log every 30 s and may hold its
+ * first read until the integration is registered, so a shorter window could miss that read.
+ *
+ * Figures: `restart_quay_calls` (Quay calls in that window), `restart_ready_s` (as above) and
+ * `restart_quiet_s` (from the start to the last Quay call; 0 when there was none); for quay-bridge
+ * also `restart_quay_calls_until_ready`.
  */
 import type { Peer, PeerName, PeerWebhook } from "./peers.ts";
 
@@ -29,6 +34,8 @@ export interface RestartContext {
   readonly resetQuayCalls: () => void;
   /** Quay is quiet when no call came for this long. */
   readonly quietMs: number;
+  /** Counts calls for at least this long after the start. @default 35000 */
+  readonly windowMs?: number;
   /** Gives up on start-up after this long (upstream re-reconciles every namespace). @default 600000 */
   readonly timeoutMs?: number;
 }
@@ -69,7 +76,8 @@ export async function measureRestart(
       readyAt = performance.now();
       callsAtReady = context.quayCalls();
     }
-    if (readyAt !== undefined && now - lastChange >= context.quietMs) break;
+    const windowOver = now - t0 >= (context.windowMs ?? 35_000);
+    if (readyAt !== undefined && windowOver && now - lastChange >= context.quietMs) break;
     if (now > deadline) {
       throw new Error(
         `${context.name}: not ready and quiet ${seconds(now - t0)} s after a restart ` +
