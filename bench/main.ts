@@ -27,9 +27,14 @@ import "../src/quiet_deprecations.ts";
 import { benchCompare, type Comparison } from "./compare.ts";
 import { benchOperator } from "./operator.ts";
 import { upstreamSource } from "./peers.ts";
-import { type CompareTarget, formatComparison, judgeComparison, runEnvironment } from "./report.ts";
+import {
+  type CompareTarget,
+  formatComparison,
+  judgeComparison,
+  runEnvironment,
+  WEBHOOK_P99_TARGET_MS,
+} from "./report.ts";
 import { benchWebhook } from "./webhook.ts";
-import { WEBHOOK_P99_TARGET_MS } from "./webhook_compare.ts";
 import { benchWorldKube } from "./world_kube.ts";
 import { runQuayWorldBench } from "./world_quay.ts";
 

@@ -5,7 +5,9 @@
  * met. Also gathers what the results file records about the run (machine, versions, commit).
  */
 import type { Comparison, Figures } from "./compare.ts";
-import { WEBHOOK_P99_TARGET_MS } from "./webhook_compare.ts";
+
+/** The latency target of the webhook (ms, p99): its best level is the fastest one under it. */
+export const WEBHOOK_P99_TARGET_MS = 3;
 
 /** One judged target of the comparison. */
 export interface CompareTarget {
@@ -230,6 +232,24 @@ function cell(v: number | null | undefined): string {
   return v === null || v === undefined ? "n/a" : String(v);
 }
 
+/**
+ * Upstream's side of a quay-bridge target: the ratio, except for the webhook, whose best levels may
+ * differ between the two (upstream's may meet no latency target at all): there, upstream's figure at
+ * quay-bridge's level.
+ */
+function versusUpstream(c: Comparison, t: CompareTarget): string {
+  if (t.of !== "quay-bridge") return "";
+  const level = c.peers["quay-bridge"]?.webhook_best_concurrency;
+  if (t.figure.startsWith("webhook_best_") && typeof level === "number") {
+    const theirs = c.peers.upstream?.[t.figure.replace("best", `c${level}`)];
+    return typeof theirs === "number"
+      ? ` (upstream at ${level} connection${level === 1 ? "" : "s"}: ${theirs})`
+      : "";
+  }
+  const ratio = c.ratios[t.figure];
+  return typeof ratio === "number" ? ` (${ratio}× upstream)` : "";
+}
+
 /** The comparison as a Markdown table, then the targets with PASS/MISS. */
 export function formatComparison(c: Comparison, targets: readonly CompareTarget[]): string {
   const ours = c.peers["quay-bridge"] ?? {};
@@ -252,11 +272,7 @@ export function formatComparison(c: Comparison, targets: readonly CompareTarget[
   const judgedLines = targets.map((t) =>
     `${t.inconclusive ? "N/A " : t.met ? "PASS" : "MISS"}  ${t.name.padEnd(width)}  ${
       t.of === "ratio" ? "ratio " : ""
-    }${cell(t.value)}${
-      t.of === "quay-bridge" && typeof c.ratios[t.figure] === "number"
-        ? ` (${c.ratios[t.figure]}× upstream)`
-        : ""
-    }`
+    }${cell(t.value)}${versusUpstream(c, t)}`
   );
   return table.join("\n") + "\n\n" + judgedLines.join("\n") + "\n";
 }

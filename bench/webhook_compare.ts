@@ -13,11 +13,9 @@
 import { join } from "node:path";
 import { createCertificateAuthority, issueServingCertificate } from "../src/certs/pki.ts";
 import { type PeerName, type PeerWebhook, UPSTREAM_WEBHOOK_PORT } from "./peers.ts";
+import { WEBHOOK_P99_TARGET_MS } from "./report.ts";
 import { buildAdmissionReview, loadClient, runLoad } from "./webhook.ts";
 import { freePort } from "../tests/cli/process.ts";
-
-/** The latency target of the webhook (ms, p99): the best level is the fastest one under it. */
-export const WEBHOOK_P99_TARGET_MS = 3;
 
 /** A certificate directory for a peer's webhook and the CA to verify it with. */
 export interface WebhookSetup extends PeerWebhook {
