@@ -101,7 +101,11 @@ async function serveForBench(dir: string): Promise<void> {
     debounceMs: 50,
   });
   // The baseline answers a fixed body of the same size without parsing or deciding anything.
-  const sample = await app.request("/admissionwebhook", { method: "POST", body: buildAdmissionReview() });
+  const sample = await app.request("/admissionwebhook", {
+    method: "POST",
+    body: buildAdmissionReview(),
+    headers: { "content-type": "application/json" },
+  });
   const fixed = new Uint8Array(await sample.arrayBuffer());
   const files = {
     cert: await Deno.readTextFile(join(dir, "tls.crt")),
