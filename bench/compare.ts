@@ -11,6 +11,9 @@
  * benchmark watches the ServiceAccounts through the API server (one watch, no polling) and reads
  * the Quay world's request counts in process, so measuring adds no Quay call.
  *
+ * At the end each operator is restarted with nothing changed (`startup.ts`: Quay calls and time to
+ * ready) and its admission webhook loaded (`webhook_compare.ts`).
+ *
  * `deno run -A bench/compare.ts [--sizes=100,1000] [--only=quay-bridge]` runs it alone.
  */
 import "../src/quiet_deprecations.ts";
@@ -29,6 +32,8 @@ import {
   startUpstream,
   upstreamSource,
 } from "./peers.ts";
+import { measureRestart } from "./startup.ts";
+import { measureWebhook, prepareWebhook, type WebhookLoadOptions } from "./webhook_compare.ts";
 
 /** Options of {@linkcode benchCompare}. */
 export interface CompareOptions {
@@ -42,6 +47,10 @@ export interface CompareOptions {
   quietMs?: number;
   /** A burst that has not converged after `60 s + size × this` is stopped and reported. @default 500 */
   burstTimeoutMsPerNamespace?: number;
+  /** The webhook load after the restart. @default {} (see `webhook_compare.ts`) */
+  webhook?: WebhookLoadOptions;
+  /** Quay calls after the restart are counted for at least this long. @default 35000 (`startup.ts`) */
+  restartWindowMs?: number;
   /** Which operators. @default ["quay-bridge", "upstream"] */
   peers?: readonly PeerName[];
   /** Tarball or directory of the upstream source (see `peers.ts`). */
@@ -319,6 +328,30 @@ async function runPeer(
     );
     figures.rss_end_mib = (await rssMiB(running.pid)) ?? null;
     log(`${name}: ${idleCalls} Quay calls in ${options.idleSeconds} s idle with ${managed} namespaces`);
+
+    // Restarted with nothing changed, its webhook on; then Builds in a synced namespace.
+    const webhook = await prepareWebhook(name, cluster.dir);
+    const restart = await measureRestart({
+      name,
+      peer: running,
+      start: (w) =>
+        name === "upstream"
+          ? startUpstream(upstreamBinary as string, kubeconfig, w)
+          : startQuayBridge(kubeconfig, w),
+      webhook,
+      quayCalls: total,
+      resetQuayCalls: () => quay.resetCalls(),
+      quietMs: options.quietMs,
+      windowMs: options.restartWindowMs,
+    }, (restarted) => (peer = restarted));
+    Object.assign(figures, restart.figures);
+    log(
+      `${name}: restarted with ${managed} synced namespaces: ${restart.figures.restart_quay_calls} Quay calls, ready in ${restart.figures.restart_ready_s} s`,
+    );
+    Object.assign(figures, await measureWebhook(webhook, "bench-p3", options.webhook));
+    log(
+      `${name}: webhook ${figures.webhook_best_rps}/s, p99 ${figures.webhook_best_p99_ms} ms at ${figures.webhook_best_concurrency} connections`,
+    );
     return figures;
   } finally {
     // A step that hangs must not hold the whole benchmark: each gets a bounded time, and says so.
@@ -372,6 +405,8 @@ export async function benchCompare(options: CompareOptions = {}): Promise<Compar
     idleSeconds: options.idleSeconds ?? 60,
     quietMs: options.quietMs ?? 2000,
     burstTimeoutMsPerNamespace: options.burstTimeoutMsPerNamespace ?? 500,
+    webhook: options.webhook ?? {},
+    restartWindowMs: options.restartWindowMs ?? 35_000,
   };
   // Build first, so a missing source fails before any cluster starts.
   const upstreamBinary = peers.includes("upstream")

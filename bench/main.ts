@@ -2,7 +2,8 @@
  * @module
  * `deno task bench`: quay-bridge side by side with the upstream operator (`compare.ts`: each on a
  * fresh real kube-apiserver and Quay, bursts of 100 and 1,000 new namespaces; `--size=10000` adds a
- * 10,000 burst), then prints the table of figures and ratios on stderr, writes
+ * 10,000 burst; then each restarted with every namespace synced, and its admission webhook under
+ * load), then prints the table of figures and ratios on stderr, writes
  * `bench/results/latest.json` (machine, Deno and Go versions, commit, every figure, ratios, targets)
  * and prints the same JSON on stdout. Benchmarks run one after another (they share two cores).
  *
@@ -11,7 +12,8 @@
  * - test world Kubernetes API holding 10,000 namespaces × 5 ImageStreams × 3 Secrets: a full list
  *   of any of them in under 1 s, and a 10-watcher fan-out that keeps up (a PATCH reaches all ten
  *   within 100 ms at p99, a 5,000-event burst reaches all ten within 5 s);
- * - admission webhook: at least 10,000 admissions/s with p99 under 5 ms, over TLS with keep-alive;
+ * - admission webhook: at least 20,000 admissions/s with p99 under 3 ms, over TLS with keep-alive
+ *   (the comparison measures the operators' own webhooks side by side; this one a bench server);
  * - the operator: a new namespace with R ImageStreams costs at most 8 + R Quay calls, an event on
  *   a synced namespace none (its provisioning rate is reported).
  *
@@ -25,7 +27,13 @@ import "../src/quiet_deprecations.ts";
 import { benchCompare, type Comparison } from "./compare.ts";
 import { benchOperator } from "./operator.ts";
 import { upstreamSource } from "./peers.ts";
-import { type CompareTarget, formatComparison, judgeComparison, runEnvironment } from "./report.ts";
+import {
+  type CompareTarget,
+  formatComparison,
+  judgeComparison,
+  runEnvironment,
+  WEBHOOK_P99_TARGET_MS,
+} from "./report.ts";
 import { benchWebhook } from "./webhook.ts";
 import { benchWorldKube } from "./world_kube.ts";
 import { runQuayWorldBench } from "./world_quay.ts";
@@ -80,7 +88,7 @@ function bestWebhookLevel(figures: Record<string, unknown>): Record<string, numb
     const p99 = figures[`webhook_c${m[1]}_p99_ms`];
     if (typeof p99 !== "number") continue;
     const candidate = { rps: value, p99, c: Number(m[1]) };
-    const fits = (x: { p99: number }) => x.p99 < 5;
+    const fits = (x: { p99: number }) => x.p99 < WEBHOOK_P99_TARGET_MS;
     if (
       !best || (fits(candidate) && !fits(best)) ||
       (fits(candidate) === fits(best) && candidate.rps > best.rps)
@@ -139,8 +147,14 @@ export function judge(results: Record<string, Record<string, unknown>>): Target[
   }
   if (webhook) {
     targets.push(
-      target("webhook: ≥ 10,000 admissions/s", webhook, "webhook_best_rps", ">=", 10_000),
-      target("webhook: p99 < 5 ms at that rate", webhook, "webhook_best_p99_ms", "<", 5),
+      target("webhook: ≥ 20,000 admissions/s", webhook, "webhook_best_rps", ">=", 20_000),
+      target(
+        `webhook: p99 < ${WEBHOOK_P99_TARGET_MS} ms at that rate`,
+        webhook,
+        "webhook_best_p99_ms",
+        "<",
+        WEBHOOK_P99_TARGET_MS,
+      ),
       target("webhook: no errors during certificate rotation", webhook, "webhook_rotation_errors", "<", 1),
     );
   }
@@ -194,6 +208,8 @@ export async function runBenchmarks(options: BenchOptions = {}): Promise<BenchSu
       sizes: options.sizes ?? (quick ? [5] : [100, 1000]),
       idleSeconds: options.idleSeconds ?? (quick ? 5 : 60),
       quietMs: quick ? 1000 : 2000,
+      webhook: quick ? { concurrencies: [16], durationSeconds: 2 } : {},
+      restartWindowMs: quick ? 3000 : 35_000,
       upstreamSource: options.upstreamSource,
       log: (line) => write(Deno.stderr, `bench: ${line}\n`),
     });

@@ -20,6 +20,8 @@ export interface Peer {
   heapMiB(): Promise<number | undefined>;
   /** Whether it exited (and with what). */
   exited(): Deno.CommandStatus | undefined;
+  /** Whether its `/readyz` answers 200 (quay-bridge's ops port, upstream's health-probe port). */
+  ready(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -99,6 +101,16 @@ async function scrape(port: number, metric: string): Promise<number | undefined>
   }
 }
 
+async function probeReady(port: number): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
+    await response.body?.cancel();
+    return response.status === 200;
+  } catch {
+    return false;
+  }
+}
+
 const ROOT = new URL("../", import.meta.url).pathname;
 
 /**
@@ -121,6 +133,7 @@ function spawnPeer(
   args: string[],
   env: Record<string, string>,
   heapMiB: () => Promise<number | undefined>,
+  readyzPort: number,
 ): Peer {
   const child = new Deno.Command(command, {
     args,
@@ -161,6 +174,7 @@ function spawnPeer(
     heapMiB,
     tail: (n = 30) => buffer.lines.slice(-n).join("\n"),
     exited: () => status,
+    ready: () => probeReady(readyzPort),
     async stop() {
       kill("SIGTERM");
       const timer = setTimeout(() => kill("SIGKILL"), 10_000);
@@ -171,8 +185,20 @@ function spawnPeer(
   };
 }
 
-/** Starts quay-bridge as `deno task run` starts it, against the kubeconfig, webhook off. */
-export async function startQuayBridge(kubeconfig: string): Promise<Peer> {
+/**
+ * Where an operator serves its admission webhook: `certDir` holds `apiserver.crt` and `apiserver.key`
+ * (the names both read). quay-bridge listens on `port` on loopback; upstream always on `:9443`.
+ */
+export interface PeerWebhook {
+  readonly certDir: string;
+  readonly port: number;
+}
+
+/**
+ * Starts quay-bridge as `deno task run` starts it, against the kubeconfig, webhook off unless
+ * `webhook` says where to serve it (files mode).
+ */
+export async function startQuayBridge(kubeconfig: string, webhook?: PeerWebhook): Promise<Peer> {
   const opsPort = freePort();
   const args = [
     "run",
@@ -183,8 +209,18 @@ export async function startQuayBridge(kubeconfig: string): Promise<Peer> {
     kubeconfig,
     "--namespace",
     "quay-bridge",
-    "--webhook-mode",
-    "off",
+    ...(webhook
+      ? [
+        "--webhook-mode",
+        "files",
+        "--webhook-cert-dir",
+        webhook.certDir,
+        "--webhook-host",
+        "127.0.0.1",
+        "--webhook-port",
+        String(webhook.port),
+      ]
+      : ["--webhook-mode", "off"]),
     "--leader-elect",
     "false",
     "--ops-host",
@@ -200,26 +236,38 @@ export async function startQuayBridge(kubeconfig: string): Promise<Peer> {
     args,
     { ...childEnv(), NO_COLOR: "1" },
     () => scrape(opsPort, "process_heap_bytes"),
+    opsPort,
   );
 }
 
-/** Starts the upstream operator binary against the kubeconfig, webhook off (`DISABLE_WEBHOOK`). */
-export function startUpstream(binary: string, kubeconfig: string): Peer {
+/**
+ * The port upstream's webhook server listens on, on every interface: its main.go sets it and has
+ * no flag for it.
+ */
+export const UPSTREAM_WEBHOOK_PORT = 9443;
+
+/**
+ * Starts the upstream operator binary against the kubeconfig, webhook off (`DISABLE_WEBHOOK`)
+ * unless `webhook` names its certificate directory (`WEBHOOK_CERT_DIR`; its port is always 9443).
+ */
+export function startUpstream(binary: string, kubeconfig: string, webhook?: PeerWebhook): Peer {
   const metricsPort = freePort();
+  const probePort = freePort();
   const args = [
     "-kubeconfig",
     kubeconfig,
     "-metrics-bind-address",
     `127.0.0.1:${metricsPort}`,
     "-health-probe-bind-address",
-    "127.0.0.1:0",
+    `127.0.0.1:${probePort}`,
   ];
   return spawnPeer(
     "upstream",
     binary,
     args,
-    { ...childEnv(), DISABLE_WEBHOOK: "" },
+    webhook ? { ...childEnv(), WEBHOOK_CERT_DIR: webhook.certDir } : { ...childEnv(), DISABLE_WEBHOOK: "" },
     () => scrape(metricsPort, "go_memstats_heap_alloc_bytes"),
+    probePort,
   );
 }
 

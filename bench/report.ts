@@ -6,6 +6,9 @@
  */
 import type { Comparison, Figures } from "./compare.ts";
 
+/** The latency target of the webhook (ms, p99): its best level is the fastest one under it. */
+export const WEBHOOK_P99_TARGET_MS = 3;
+
 /** One judged target of the comparison. */
 export interface CompareTarget {
   readonly name: string;
@@ -13,7 +16,7 @@ export interface CompareTarget {
   readonly figure: string;
   readonly of: "quay-bridge" | "ratio";
   readonly value: number | null;
-  readonly op: "<=";
+  readonly op: "<=" | "<" | ">=";
   readonly limit: number;
   readonly met: boolean;
   /** The measurement cannot decide the target (e.g. too short a window); printed as N/A. */
@@ -26,10 +29,18 @@ function judged(
   of: "quay-bridge" | "ratio",
   value: number | null | undefined,
   limit: number,
+  op: CompareTarget["op"] = "<=",
 ): CompareTarget {
   const v = value ?? null;
-  return { name, figure, of, value: v, op: "<=", limit, met: v !== null && v <= limit };
+  const met = v !== null && (op === "<=" ? v <= limit : op === "<" ? v < limit : v >= limit);
+  return { name, figure, of, value: v, op, limit, met };
 }
+
+/**
+ * The constant of the start-up target (Quay calls ≤ namespaces / 100 + this): the reads per
+ * integration that do not grow with the namespaces (its token, the audit log from the cursor).
+ */
+export const RESTART_CALLS_CONSTANT = 10;
 
 /** The targets, for the sizes that were run. */
 export function judgeComparison(c: Comparison): CompareTarget[] {
@@ -106,6 +117,43 @@ export function judgeComparison(c: Comparison): CompareTarget[] {
       );
     }
   }
+  // Restarted with every namespace synced and nothing changed (startup.ts).
+  const synced = ours.managed_namespaces ?? 0;
+  const n = synced.toLocaleString("en");
+  const callLimit = Math.floor(synced / 100) + RESTART_CALLS_CONSTANT;
+  targets.push(
+    judged(
+      `start-up with ${n} synced namespaces: Quay calls ≤ ${n} / 100 + ${RESTART_CALLS_CONSTANT}`,
+      "restart_quay_calls",
+      "quay-bridge",
+      ours.restart_quay_calls,
+      callLimit,
+    ),
+    judged(
+      `start-up with ${n} synced namespaces: ready (/readyz) ≤ 5 s`,
+      "restart_ready_s",
+      "quay-bridge",
+      ours.restart_ready_s,
+      5,
+    ),
+    // The admission webhook, loaded by the same client as upstream's (webhook_compare.ts).
+    judged(
+      "webhook: ≥ 20,000 admissions/s",
+      "webhook_best_rps",
+      "quay-bridge",
+      ours.webhook_best_rps,
+      20_000,
+      ">=",
+    ),
+    judged(
+      `webhook: p99 < ${WEBHOOK_P99_TARGET_MS} ms at that rate`,
+      "webhook_best_p99_ms",
+      "quay-bridge",
+      ours.webhook_best_p99_ms,
+      WEBHOOK_P99_TARGET_MS,
+      "<",
+    ),
+  );
   // quay-bridge re-reads Quay every 10 minutes by default: a shorter window can miss that.
   const window = c.idleSeconds >= 600 ? "" : ` (only ${c.idleSeconds} s: shorter than the 10 min resync)`;
   targets.push({
@@ -130,6 +178,14 @@ const LABELS: Record<string, string> = {
   quay_calls_idle_per_s: "Quay calls per second while idle",
   quay_calls_idle_per_namespace_per_10min: "Quay calls per namespace per 10 min while idle",
   managed_namespaces: "namespaces managed at the end",
+  restart_quay_calls: "restart, all synced: Quay calls until quiet (full run: ≥ 35 s)",
+  restart_quay_calls_until_ready: "restart, all synced: Quay calls until ready",
+  restart_ready_s: "restart, all synced: s to ready (upstream: to its last Quay call)",
+  restart_quiet_s: "restart, all synced: s to the last Quay call",
+  webhook_first_patch_s: "webhook: s to its first patch once start-up is quiet",
+  webhook_best_rps: `webhook: admissions/s (best level with p99 < ${WEBHOOK_P99_TARGET_MS} ms)`,
+  webhook_best_p99_ms: "webhook: p99 ms at that level",
+  webhook_best_concurrency: "webhook: connections at that level",
   rss_end_mib: "resident memory at the end (MiB)",
 };
 
@@ -157,6 +213,11 @@ function label(key: string): string {
   if ((m = /^rss_peak_burst_(\d+)_mib$/.exec(key))) {
     return `resident memory peak during ${Number(m[1]).toLocaleString("en")} burst (MiB)`;
   }
+  if ((m = /^webhook_c(\d+)_(rps|p50_ms|p99_ms|errors)$/.exec(key))) {
+    const what =
+      { rps: "admissions/s", p50_ms: "p50 ms", p99_ms: "p99 ms", errors: "errors" }[m[2] as string];
+    return `webhook, ${m[1]} connections: ${what}`;
+  }
   if (key === "heap_idle_mib") return "heap in use idle (MiB)";
   if ((m = /^heap_after_(\d+)_mib$/.exec(key))) {
     return `heap in use after ${Number(m[1]).toLocaleString("en")} burst (MiB)`;
@@ -169,6 +230,24 @@ function label(key: string): string {
 
 function cell(v: number | null | undefined): string {
   return v === null || v === undefined ? "n/a" : String(v);
+}
+
+/**
+ * Upstream's side of a quay-bridge target: the ratio, except for the webhook, whose best levels may
+ * differ between the two (upstream's may meet no latency target at all): there, upstream's figure at
+ * quay-bridge's level.
+ */
+function versusUpstream(c: Comparison, t: CompareTarget): string {
+  if (t.of !== "quay-bridge") return "";
+  const level = c.peers["quay-bridge"]?.webhook_best_concurrency;
+  if (t.figure.startsWith("webhook_best_") && typeof level === "number") {
+    const theirs = c.peers.upstream?.[t.figure.replace("best", `c${level}`)];
+    return typeof theirs === "number"
+      ? ` (upstream at ${level} connection${level === 1 ? "" : "s"}: ${theirs})`
+      : "";
+  }
+  const ratio = c.ratios[t.figure];
+  return typeof ratio === "number" ? ` (${ratio}× upstream)` : "";
 }
 
 /** The comparison as a Markdown table, then the targets with PASS/MISS. */
@@ -193,7 +272,7 @@ export function formatComparison(c: Comparison, targets: readonly CompareTarget[
   const judgedLines = targets.map((t) =>
     `${t.inconclusive ? "N/A " : t.met ? "PASS" : "MISS"}  ${t.name.padEnd(width)}  ${
       t.of === "ratio" ? "ratio " : ""
-    }${cell(t.value)}`
+    }${cell(t.value)}${versusUpstream(c, t)}`
   );
   return table.join("\n") + "\n\n" + judgedLines.join("\n") + "\n";
 }

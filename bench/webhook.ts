@@ -27,7 +27,8 @@ export interface WebhookBenchOptions {
   baseline?: boolean;
 }
 
-interface LoadResult {
+/** What the load client measured. */
+export interface LoadResult {
   requests: number;
   errors: number;
   rps: number;
@@ -40,8 +41,11 @@ interface LoadResult {
 
 const NAMESPACE = "team-a";
 
-/** A Build CREATE AdmissionReview of about 450 bytes, the shape kube-apiserver sends. */
-function buildAdmissionReview(): string {
+/**
+ * A Build CREATE AdmissionReview of about 450 bytes, the shape kube-apiserver sends: the Build's
+ * output is an ImageStreamTag in `namespace`, which the webhook rewrites to the Quay image.
+ */
+export function buildAdmissionReview(namespace: string = NAMESPACE): string {
   return JSON.stringify({
     apiVersion: "admission.k8s.io/v1",
     kind: "AdmissionReview",
@@ -49,10 +53,10 @@ function buildAdmissionReview(): string {
       uid: "705ab4f5-6393-11e8-b7cc-42010a800002",
       kind: { group: "build.openshift.io", version: "v1", kind: "Build" },
       operation: "CREATE",
-      namespace: NAMESPACE,
+      namespace,
       name: "app-1",
       object: {
-        metadata: { name: "app-1", namespace: NAMESPACE },
+        metadata: { name: "app-1", namespace },
         spec: {
           strategy: { type: "Docker", dockerStrategy: {} },
           output: { to: { kind: "ImageStreamTag", name: "app:latest" } },
@@ -97,7 +101,11 @@ async function serveForBench(dir: string): Promise<void> {
     debounceMs: 50,
   });
   // The baseline answers a fixed body of the same size without parsing or deciding anything.
-  const sample = await app.request("/admissionwebhook", { method: "POST", body: buildAdmissionReview() });
+  const sample = await app.request("/admissionwebhook", {
+    method: "POST",
+    body: buildAdmissionReview(),
+    headers: { "content-type": "application/json" },
+  });
   const fixed = new Uint8Array(await sample.arrayBuffer());
   const files = {
     cert: await Deno.readTextFile(join(dir, "tls.crt")),
@@ -133,7 +141,7 @@ async function sha256Hex(text: string): Promise<string> {
 }
 
 /** Builds the Go load client once per source version into the user cache. */
-async function loadClient(): Promise<string> {
+export async function loadClient(): Promise<string> {
   const source = new URL("./loadgen/", import.meta.url).pathname;
   const code = await Deno.readTextFile(join(source, "go.mod")) +
     await Deno.readTextFile(join(source, "main.go"));
@@ -167,7 +175,11 @@ async function loadClient(): Promise<string> {
   return binary;
 }
 
-async function runLoad(
+/**
+ * One round of the load client against `url`: `concurrency` keep-alive connections for `seconds`
+ * (after one second of warm-up); every answer must be a JSON patch, else it counts as an error.
+ */
+export async function runLoad(
   binary: string,
   args: { url: string; body: string; ca: string; concurrency: number; seconds: number },
 ): Promise<LoadResult> {

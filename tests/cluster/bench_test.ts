@@ -1,9 +1,9 @@
 /**
  * @module
  * `deno task bench` runs: the side-by-side benchmark at its smallest size (`--quick`: a burst of 5
- * namespaces, a 5 s idle window), quay-bridge and the upstream operator each on a fresh real
- * kube-apiserver and Quay. It proves the harness works end to end, not the performance targets
- * (those are for the full run, `bench/results/latest.json`). The upstream operator is built from
+ * namespaces, a 5 s idle window, a restart, 2 s of webhook load), quay-bridge and the upstream
+ * operator each on a fresh real kube-apiserver and Quay. It proves the harness works end to end, not
+ * the performance targets (those are for the full run, `bench/results/latest.json`). The upstream operator is built from
  * the source named by `QUAY_BRIDGE_UPSTREAM_SRC` (once, cached); without it the test fails saying so.
  */
 import assert from "node:assert/strict";
@@ -42,10 +42,21 @@ Deno.test("deno task bench --quick: both operators converge and every figure is 
       }
       assert.ok(figures.rss_idle_mib > 10, `${name}: resident memory read from /proc`);
       assert.ok(figures.quay_calls_new_namespace_0is > 0, `${name}: Quay calls counted`);
+      // Restarted with every namespace synced, then its own webhook loaded over TLS.
+      assert.ok(figures.restart_ready_s > 0, `${name}: time to ready after a restart measured`);
+      assert.ok(figures.webhook_best_rps > 0, `${name}: its webhook answered patches`);
+      assert.equal(figures.webhook_c16_errors, 0, `${name}: every admission was a patch`);
     }
+    // Upstream re-reconciles every namespace after a restart: its calls are counted.
+    assert.ok(peers.upstream.restart_quay_calls > 0, "upstream's Quay calls after the restart counted");
     assert.equal(typeof ratios.converge_s_5, "number");
     assert.match(stderr, /\| figure +\| upstream \| quay-bridge \| ratio \|/);
     assert.match(stderr, /(PASS|MISS) {2}Quay calls per ImageStream update = 0/);
+    assert.match(stderr, /(PASS|MISS) {2}start-up with 7 synced namespaces: Quay calls ≤ 7 \/ 100 \+ \d+ /);
+    assert.match(
+      stderr,
+      /(PASS|MISS) {2}webhook: ≥ 20,000 admissions\/s +\d+ \(upstream at 16 connections: \d+\)/,
+    );
     assert.ok(summary.environment.commit, "the results name the commit");
   } finally {
     await Deno.remove(dir, { recursive: true });
