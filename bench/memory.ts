@@ -52,7 +52,7 @@ export interface MemoryOptions {
   timeLimitMs?: number | undefined;
   /** Quay is "quiet" when no call came for this long. @default 5000 */
   quietMs?: number;
-  /** Requests in flight while filling the cluster. @default 64 */
+  /** Requests in flight while filling the cluster. @default 128 */
   concurrency?: number;
   peers?: readonly PeerName[];
   upstreamSource?: string | undefined;
@@ -197,7 +197,7 @@ export async function benchMemory(options: MemoryOptions = {}): Promise<MemoryCo
     secrets: options.secrets ?? namespaces * 3,
     timeLimitMs: options.timeLimitMs ?? 15 * 60_000,
     quietMs: options.quietMs ?? 5000,
-    concurrency: options.concurrency ?? 64,
+    concurrency: options.concurrency ?? 128,
   };
   const upstreamBinary = peers.includes("upstream")
     ? await ensureUpstreamBinary(options.upstreamSource)

@@ -205,12 +205,15 @@ export async function startPeerWorld(
     await step("closing the ServiceAccount watch", () => tracker.close());
     kube.close();
     api.close();
-    // Deleting a run's organizations on the real Quay takes about a second each: not bounded.
-    const deleted = await q.close(namespaces);
-    if (q.kind === "real") {
-      log(`${name}: deleted ${deleted} organizations ${q.clusterId}_* from the real Quay`);
+    try {
+      // Deleting a run's organizations on the real Quay takes about a second each: not bounded.
+      const deleted = await q.close(namespaces);
+      if (q.kind === "real") {
+        log(`${name}: deleted ${deleted} organizations ${q.clusterId}_* from the real Quay`);
+      }
+    } finally {
+      await cluster[Symbol.asyncDispose]();
     }
-    await cluster[Symbol.asyncDispose]();
   };
   try {
     await installCrds(api);

@@ -226,6 +226,17 @@ function ratioCell(
     : cell(ratios[key]);
 }
 
+/** `a`'s keys in order, each of `b`'s missing from `a` placed after the key it follows in `b`. */
+function mergedKeys(a: readonly string[], b: readonly string[]): string[] {
+  const keys = [...a];
+  for (const [i, key] of b.entries()) {
+    if (keys.includes(key)) continue;
+    const after = i === 0 ? -1 : keys.indexOf(b[i - 1] as string);
+    keys.splice(after + 1, 0, key);
+  }
+  return keys;
+}
+
 /** One Markdown table: a row per figure, upstream's value, quay-bridge's, the ratio. */
 export function figureTable(
   ours: Figures,
@@ -233,7 +244,7 @@ export function figureTable(
   ratios: Record<string, number | null>,
   bounds: Record<string, string> = {},
 ): string {
-  const keys = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])];
+  const keys = mergedKeys(Object.keys(ours), Object.keys(theirs));
   const rows = keys.map((
     k,
   ) => [label(k), figureCell(theirs, k), figureCell(ours, k), ratioCell(ratios, bounds, k)]);
