@@ -19,7 +19,8 @@
  * targets; the results file is then not written unless `--out` says where), `--size=<n>` (one more
  * burst), `--sizes=<n,…>` (the bursts instead of 100,1000), `--idle=<s>` (idle window, default 60),
  * `--time-limit=<duration>` (how long each operator is waited for per burst, e.g. `15m`; by default
- * 60 s + 0.5 s per namespace, at most 15 min: an operator stopped there is reported as such),
+ * 60 s + 0.5 s per namespace, 10 s on the real Quay, at most 15 min: an operator stopped there is
+ * reported as such),
  * `--quay=<world|real|world,real>` (the comparison against the test-world Quay, the shared real Quay
  * of `tests/realquay`, or both; the real one at `--real-sizes=<n,…>`, default 100),
  * `--memory-scenario` (10,000 namespaces × 5 ImageStreams and 30,000 unrelated Secrets, each

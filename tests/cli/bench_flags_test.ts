@@ -31,10 +31,12 @@ Deno.test("--time-limit durations: units, sums, bare seconds; anything else is r
   }
 });
 
-Deno.test("the default time limit grows with the burst and stops at 15 min", () => {
+Deno.test("the default time limit grows with the burst, faster on the real Quay, and stops at 15 min", () => {
   assert.equal(defaultTimeLimitMs(100), 110_000);
   assert.equal(defaultTimeLimitMs(1000), 560_000);
   assert.equal(defaultTimeLimitMs(10_000), 900_000);
+  assert.equal(defaultTimeLimitMs(20, "real"), 260_000);
+  assert.equal(defaultTimeLimitMs(100, "real"), 900_000);
 });
 
 Deno.test("flags select the scenarios: the memory scenario alone, or with the comparison", () => {
