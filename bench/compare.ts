@@ -153,6 +153,7 @@ async function runPeer(
 
     // Bursts of new namespaces.
     let managed = 2;
+    let stopped = false;
     for (const size of options.sizes) {
       await quiet();
       quay.resetCalls();
@@ -170,6 +171,7 @@ async function runPeer(
       const elapsed = performance.now() - started;
       const converged = Math.floor(tracker.linked(prefix) / 3);
       Object.assign(figures, burstFigures(size, ms, elapsed, converged));
+      if (ms === null) stopped = true;
       // Stopped at the limit, part of the calls went to namespaces not yet converged: not a per-namespace figure.
       figures[`quay_calls_per_namespace_burst_${size}`] = ms === null ? null : round(world.total() / size, 2);
       await quiet();
@@ -204,6 +206,21 @@ async function runPeer(
       idleCalls / managed * 600 / options.idleSeconds,
       3,
     );
+    if (stopped) {
+      // Still converging a burst stopped at the limit: its calls are that work, not idle ones.
+      log(
+        `${name}: the idle window is not idle (a burst was stopped at the time limit): idle figures left out`,
+      );
+      for (
+        const key of [
+          "quay_calls_idle_window",
+          "quay_calls_idle_per_s",
+          "quay_calls_idle_per_namespace_per_10min",
+        ]
+      ) {
+        figures[key] = null;
+      }
+    }
     figures.rss_end_mib = (await rssMiB(running.pid)) ?? null;
     log(`${name}: ${idleCalls} Quay calls in ${options.idleSeconds} s idle with ${managed} namespaces`);
     return figures;

@@ -14,7 +14,6 @@
  */
 import "../src/quiet_deprecations.ts";
 import type { KubeClient } from "../src/kube/client.ts";
-import { KubeApiError } from "../src/errors.ts";
 import {
   IMAGE_STREAMS,
   NAMESPACES,
@@ -26,13 +25,13 @@ import type { Figures } from "./compare.ts";
 import { boundedRatios, ratios } from "./compare.ts";
 import { parseDuration } from "./duration.ts";
 import {
+  createRetrying,
   imageStreamObject,
   namespaceObject,
   pool,
   round,
   SERVICE_ACCOUNT_NAMES,
   serviceAccountObject,
-  sleep,
   startPeerWorld,
 } from "./peer_world.ts";
 import { ensureUpstreamBinary, type PeerName, rssMiB, rssSampler, upstreamSource } from "./peers.ts";
@@ -84,20 +83,6 @@ function secretObject(namespace: string, name: string) {
     metadata: { name, namespace, labels: { app: name } },
     data: { "config.yaml": SECRET_PAYLOAD },
   };
-}
-
-/** Creates one object, retrying what a busy API server may answer (429, 5xx, a namespace not yet seen). */
-async function createRetrying(kube: KubeClient, type: ResourceType, object: { metadata: { name: string } }) {
-  for (let attempt = 1;; attempt++) {
-    try {
-      await kube.create(type, object as Parameters<KubeClient["create"]>[1]);
-      return;
-    } catch (error) {
-      if (error instanceof KubeApiError && error.status === 409) return;
-      if (attempt >= 6 || (error instanceof KubeApiError && error.retry !== "transient")) throw error;
-      await sleep(200 * attempt);
-    }
-  }
 }
 
 /**

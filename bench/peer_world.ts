@@ -9,8 +9,9 @@
  * "Converged" is what both operators promise for a namespace: its three service accounts link a
  * `<sa>-quay-<clusterID>` pull secret and Quay got a repository creation per ImageStream.
  */
+import { KubeApiError } from "../src/errors.ts";
 import { KubeClient, tokenConnection } from "../src/kube/client.ts";
-import { IMAGE_STREAMS, NAMESPACES, SERVICE_ACCOUNTS } from "../src/kube/resources.ts";
+import { IMAGE_STREAMS, NAMESPACES, type ResourceType, SERVICE_ACCOUNTS } from "../src/kube/resources.ts";
 import { type RealCluster, startRealCluster } from "../tests/cluster/mod.ts";
 import { installCrds, installIntegration, jsonClient } from "../tests/walkthrough/setup.ts";
 import { type Peer, type PeerName, startQuayBridge, startUpstream } from "./peers.ts";
@@ -89,13 +90,36 @@ export async function pool<T>(items: Iterable<T>, concurrency: number, fn: (item
   }));
 }
 
+/** Creates one object, retrying what a busy API server may answer (429, 5xx, a namespace not yet seen). */
+export async function createRetrying(
+  kube: KubeClient,
+  type: ResourceType,
+  object: { metadata: { name: string } },
+) {
+  for (let attempt = 1;; attempt++) {
+    try {
+      await kube.create(type, object as Parameters<KubeClient["create"]>[1]);
+      return;
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 409) return;
+      if (attempt >= 6 || (error instanceof KubeApiError && error.retry !== "transient")) throw error;
+      await sleep(200 * attempt);
+    }
+  }
+}
+
 /** Creates projects as OpenShift hands them over: annotated, with their three service accounts. */
 export async function createNamespaces(kube: KubeClient, names: readonly string[], imageStreams: number) {
   await pool(names, BURST_CONCURRENCY, async (name) => {
-    await kube.create(NAMESPACES, namespaceObject(name));
+    await createRetrying(kube, NAMESPACES, namespaceObject(name));
     await Promise.all([
-      ...SERVICE_ACCOUNT_NAMES.map((sa) => kube.create(SERVICE_ACCOUNTS, serviceAccountObject(name, sa))),
-      ...Array.from({ length: imageStreams }, (_, j) => createImageStream(kube, name, `app-${j}`)),
+      ...SERVICE_ACCOUNT_NAMES.map((sa) =>
+        createRetrying(kube, SERVICE_ACCOUNTS, serviceAccountObject(name, sa))
+      ),
+      ...Array.from(
+        { length: imageStreams },
+        (_, j) => createRetrying(kube, IMAGE_STREAMS, imageStreamObject(name, `app-${j}`)),
+      ),
     ]);
   });
 }
@@ -202,8 +226,10 @@ export async function startPeerWorld(
       await peer?.stop();
       if (peer) log(`${name}: stopped in ${round((performance.now() - stopping) / 1000)} s`);
     });
-    await step("closing the ServiceAccount watch", () => tracker.close());
+    // Aborting a watch does not end a read in progress; closing the client's connections does.
+    const watchClosed = tracker.close();
     kube.close();
+    await step("closing the ServiceAccount watch", () => watchClosed);
     api.close();
     try {
       // Deleting a run's organizations on the real Quay takes about a second each: not bounded.
