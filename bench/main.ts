@@ -6,7 +6,7 @@
  * `bench/results/latest.json` (machine, Deno and Go versions, commit, every figure, ratios, targets)
  * and prints the same JSON on stdout. Benchmarks run one after another (they share two cores).
  *
- * The other benchmarks of `bench/` run with `--only=` (`compare,kube,quay,webhook,operator`).
+ * The other benchmarks of `bench/` run with `--only=` (`compare,memory,kube,quay,webhook,operator`).
  * Targets of the comparison are in `report.ts`; those of the others (from the issues):
  * - test world Kubernetes API holding 10,000 namespaces × 5 ImageStreams × 3 Secrets: a full list
  *   of any of them in under 1 s, and a 10-watcher fan-out that keeps up (a PATCH reaches all ten
