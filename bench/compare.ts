@@ -1,37 +1,35 @@
 /**
  * @module
  * quay-bridge side by side with the upstream Go operator, one after the other, each on a fresh real
- * kube-apiserver (`tests/cluster`) and a fresh test-world Quay (over HTTPS): Quay calls per new
- * namespace (0 and R ImageStreams), per ImageStream update and per new ImageStream, time until a
- * burst of new namespaces is converged, resident memory (idle, after each burst, peak during it)
- * and Quay calls while nothing changes.
+ * kube-apiserver (`tests/cluster`) and a Quay (`quay_target.ts`: a fresh test-world Quay over HTTPS, or
+ * the shared real Quay through a counting proxy, its organizations unique to the run and deleted
+ * afterwards): Quay calls per new namespace (0 and R ImageStreams), per ImageStream update and per
+ * new ImageStream, time until a burst of new namespaces is converged, resident memory (idle, after
+ * each burst, peak during it) and Quay calls while nothing changes.
  *
  * "Converged" is what both operators promise for a namespace: its three service accounts link a
- * `<sa>-quay-openshift` pull secret and Quay got a repository creation per ImageStream. The
- * benchmark watches the ServiceAccounts through the API server (one watch, no polling) and reads
- * the Quay world's request counts in process, so measuring adds no Quay call.
+ * `<sa>-quay-<clusterID>` pull secret and Quay got a repository creation per ImageStream. The
+ * benchmark watches the ServiceAccounts through the API server (one watch, no polling) and counts
+ * Quay's calls in process, so measuring adds no Quay call.
+ *
+ * Each burst has a time limit (`timeLimitMs`, by default 60 s + 0.5 s per namespace, 10 s on the real
+ * Quay, at most 15 min):
+ * an operator still converging then is stopped being waited for, and the figures say so
+ * (`converge_limit_s_<n>`, how many namespaces converged by then and the time per converged
+ * namespace); its time to converged is at least the limit, so the ratio of times is a bound
+ * (`Comparison.bounds`).
  *
  * At the end each operator is restarted with nothing changed (`startup.ts`: Quay calls and time to
  * ready) and its admission webhook loaded (`webhook_compare.ts`).
  *
- * `deno run -A bench/compare.ts [--sizes=100,1000] [--only=quay-bridge]` runs it alone.
+ * `deno run -A bench/compare.ts [--sizes=100,1000] [--only=quay-bridge] [--quay=real]` runs it alone.
  */
 import "../src/quiet_deprecations.ts";
-import { KubeClient, tokenConnection } from "../src/kube/client.ts";
-import { IMAGE_STREAMS, NAMESPACES, SERVICE_ACCOUNTS } from "../src/kube/resources.ts";
-import { startRealCluster } from "../tests/cluster/mod.ts";
-import { installCrds, installIntegration, jsonClient } from "../tests/walkthrough/setup.ts";
-import { startQuayWorld } from "../tests/world/quay/mod.ts";
-import {
-  ensureUpstreamBinary,
-  type Peer,
-  type PeerName,
-  rssMiB,
-  rssSampler,
-  startQuayBridge,
-  startUpstream,
-  upstreamSource,
-} from "./peers.ts";
+import { IMAGE_STREAMS } from "../src/kube/resources.ts";
+import { ensureUpstreamBinary, type PeerName, rssMiB, rssSampler, upstreamSource } from "./peers.ts";
+import { createImageStream, createNamespaces, round, sleep, startPeerWorld } from "./peer_world.ts";
+import type { QuayKind } from "./quay_target.ts";
+import { parseDuration } from "./duration.ts";
 import { measureRestart } from "./startup.ts";
 import { measureWebhook, prepareWebhook, type WebhookLoadOptions } from "./webhook_compare.ts";
 
@@ -45,8 +43,13 @@ export interface CompareOptions {
   idleSeconds?: number;
   /** Quay is "quiet" when no call came for this long. @default 2000 */
   quietMs?: number;
-  /** A burst that has not converged after `60 s + size × this` is stopped and reported. @default 500 */
-  burstTimeoutMsPerNamespace?: number;
+  /**
+   * How long each operator is waited for per burst, from the burst's start; an operator not converged
+   * by then is reported as stopped at the limit. @default {@linkcode defaultTimeLimitMs}
+   */
+  timeLimitMs?: number | undefined;
+  /** Which Quay. @default "world" */
+  quay?: QuayKind;
   /** The webhook load after the restart. @default {} (see `webhook_compare.ts`) */
   webhook?: WebhookLoadOptions;
   /** Quay calls after the restart are counted for at least this long. @default 35000 (`startup.ts`) */
@@ -64,190 +67,77 @@ export type Figures = Record<string, number | null>;
 
 /** The comparison: each operator's figures and quay-bridge ÷ upstream per figure. */
 export interface Comparison {
+  /** Which Quay the operators ran against. */
+  readonly quay: QuayKind;
   readonly sizes: readonly number[];
   readonly imageStreams: number;
   readonly idleSeconds: number;
+  /** The time limit of each burst, seconds, by size. */
+  readonly timeLimitS: Record<string, number>;
   readonly peers: Partial<Record<PeerName, Figures>>;
   readonly ratios: Record<string, number | null>;
+  /**
+   * Ratios that are bounds, not values: `"<="` where upstream was stopped at the time limit (the true
+   * ratio is at most the one given), `">="` where quay-bridge was.
+   */
+  readonly bounds: Record<string, "<=" | ">=">;
 }
 
-const CLUSTER_ID = "openshift";
-const SERVICE_ACCOUNT_NAMES = ["builder", "default", "deployer"] as const;
-/** Namespaces neither operator should manage: only the benchmark's own are compared. */
-const DENYLIST = ["default", "quay-bridge", "kube-system", "kube-public", "kube-node-lease"];
-const CREATE_CONCURRENCY = 16;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
-
-/** Counts the benchmark's service accounts that link their Quay pull secret, from one watch. */
-class LinkTracker {
-  readonly #linked = new Set<string>();
-  readonly #abort = new AbortController();
-  readonly #done: Promise<void>;
-
-  constructor(kube: KubeClient) {
-    this.#done = this.#run(kube);
-  }
-
-  async #run(kube: KubeClient): Promise<void> {
-    while (!this.#abort.signal.aborted) {
-      try {
-        for await (
-          const event of kube.watch<
-            { metadata: { name: string; namespace?: string }; imagePullSecrets?: { name: string }[] }
-          >(SERVICE_ACCOUNTS, {
-            signal: this.#abort.signal,
-            timeoutSeconds: 3600,
-            allowWatchBookmarks: false,
-          })
-        ) {
-          const sa = event.object;
-          const ns = sa.metadata?.namespace ?? "";
-          if (!ns.startsWith("bench-")) continue;
-          const key = `${ns}/${sa.metadata.name}`;
-          const wanted = `${sa.metadata.name}-quay-${CLUSTER_ID}`;
-          if (event.type !== "DELETED" && sa.imagePullSecrets?.some((s) => s.name === wanted)) {
-            this.#linked.add(key);
-          } else this.#linked.delete(key);
-        }
-      } catch (error) {
-        if (this.#abort.signal.aborted) return;
-        if (!(error instanceof Error)) throw error;
-        await sleep(200);
-      }
-    }
-  }
-
-  /** Linked service accounts in namespaces whose name starts with `prefix`. */
-  linked(prefix: string): number {
-    let n = 0;
-    for (const key of this.#linked) if (key.startsWith(prefix)) n++;
-    return n;
-  }
-
-  async close(): Promise<void> {
-    this.#abort.abort();
-    await this.#done;
-  }
+/**
+ * The default time limit of a burst of `size` namespaces: 60 s plus 0.5 s per namespace on the test
+ * world's Quay, 10 s on the real one (a Python server on shared cores: upstream took about 5 s a
+ * namespace there), at most 15 min.
+ */
+export function defaultTimeLimitMs(size: number, quay: QuayKind = "world"): number {
+  return Math.min(60_000 + size * (quay === "real" ? 10_000 : 500), 15 * 60_000);
 }
 
-async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++] as T);
-  }));
-}
-
-/** Creates projects as OpenShift hands them over: annotated, with their three service accounts. */
-async function createNamespaces(kube: KubeClient, names: readonly string[], imageStreams: number) {
-  await pool(names, CREATE_CONCURRENCY, async (name) => {
-    await kube.create(NAMESPACES, {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: { name, annotations: { "openshift.io/sa.scc.mcs": "s0:c1,c2" } },
-    });
-    await Promise.all([
-      ...SERVICE_ACCOUNT_NAMES.map((sa) =>
-        kube.create(SERVICE_ACCOUNTS, {
-          apiVersion: "v1",
-          kind: "ServiceAccount",
-          metadata: { name: sa, namespace: name },
-        })
-      ),
-      ...Array.from({ length: imageStreams }, (_, j) => createImageStream(kube, name, `app-${j}`)),
-    ]);
-  });
-}
-
-function createImageStream(kube: KubeClient, namespace: string, name: string) {
-  return kube.create(IMAGE_STREAMS, {
-    apiVersion: "image.openshift.io/v1",
-    kind: "ImageStream",
-    metadata: { name, namespace },
-    spec: { lookupPolicy: { local: false } },
-  });
+interface Settings {
+  sizes: readonly number[];
+  imageStreams: number;
+  idleSeconds: number;
+  quietMs: number;
+  timeLimitMs: number | undefined;
+  quay: QuayKind;
+  webhook: WebhookLoadOptions;
+  restartWindowMs: number;
 }
 
 /** One operator on its own cluster and Quay. */
 async function runPeer(
   name: PeerName,
   upstreamBinary: string | undefined,
-  options: Required<Omit<CompareOptions, "peers" | "upstreamSource" | "log">>,
+  options: Settings,
   log: (line: string) => void,
 ): Promise<Figures> {
   const figures: Figures = {};
   const R = options.imageStreams;
-  await using cluster = await startRealCluster({ controllers: false });
-  const quay = await startQuayWorld();
-  const kube = new KubeClient(tokenConnection(cluster.url, cluster.caPem, cluster.adminToken));
-  const api = jsonClient(cluster.url, cluster.adminToken, cluster.caPem);
-  const tracker = new LinkTracker(kube);
-  let peer: Peer | undefined;
+  const world = await startPeerWorld(name, options.quay, upstreamBinary, log);
+  const { kube, quay, tracker } = world;
+  const create = (names: string[], streams: number) => {
+    for (const n of names) world.namespaces.add(n);
+    return createNamespaces(kube, names, streams);
+  };
+  const quiet = (maxMs?: number) => world.quiet(options.quietMs, maxMs);
   try {
-    await installCrds(api);
-    await installIntegration(api, {
-      operatorNamespace: "quay-bridge",
-      quayUrl: quay.url,
-      quayToken: quay.adminToken,
-      quayCaPem: quay.caPem,
-      spec: { clusterID: CLUSTER_ID, denylistNamespaces: DENYLIST },
-    });
-    const kubeconfig = `${cluster.dir}/bench.kubeconfig`;
-    await cluster.writeKubeconfig(kubeconfig, { token: cluster.adminToken, namespace: "quay-bridge" });
-    peer = name === "upstream"
-      ? startUpstream(upstreamBinary as string, kubeconfig)
-      : await startQuayBridge(kubeconfig);
-    const running = peer;
-    const total = () => Object.values(quay.calls()).reduce((a, n) => a + n, 0);
-    const repoPosts = () => quay.calls()["POST /api/v1/repository"] ?? 0;
-    const alive = () => {
-      const status = running.exited();
-      if (status) throw new Error(`${name} exited with code ${status.code}:\n${running.tail()}`);
-    };
-    /** Waits until Quay got no call for `quietMs` (at most `maxMs`). */
-    const quiet = async (maxMs = 60_000) => {
-      const deadline = Date.now() + maxMs;
-      let last = total();
-      let since = Date.now();
-      while (Date.now() < deadline) {
-        await sleep(100);
-        alive();
-        const now = total();
-        if (now !== last) {
-          last = now;
-          since = Date.now();
-        } else if (Date.now() - since >= options.quietMs) return;
-      }
-    };
-    /** Waits until `prefix`'s `namespaces` are converged; the time it took, or null on timeout. */
-    const converge = async (prefix: string, namespaces: number, repos: number, timeoutMs: number) => {
-      const started = performance.now();
-      const deadline = Date.now() + timeoutMs;
-      while (tracker.linked(prefix) < namespaces * 3 || repoPosts() < repos) {
-        if (Date.now() > deadline) return null;
-        alive();
-        await sleep(50);
-      }
-      return performance.now() - started;
-    };
+    const running = await world.launch();
 
     // Start-up and idle with nothing to manage.
     await sleep(3000);
     await quiet();
     figures.rss_idle_mib = (await rssMiB(running.pid)) ?? null;
     figures.heap_idle_mib = (await running.heapMiB()) ?? null;
-    figures.quay_calls_startup = total();
+    figures.quay_calls_startup = world.total();
     log(`${name}: idle ${figures.rss_idle_mib} MiB, ${figures.quay_calls_startup} Quay calls at start-up`);
 
     // Calls per new namespace, with none and with R ImageStreams.
     for (const [probe, streams] of [["bench-p0", 0], ["bench-p3", R]] as const) {
       await quiet();
       quay.resetCalls();
-      await createNamespaces(kube, [probe], streams);
-      const ms = await converge(`${probe}/`, 1, streams, 60_000);
+      await create([probe], streams);
+      const ms = await world.converge(`${probe}/`, 1, streams, Date.now() + 60_000);
       await quiet();
-      figures[`quay_calls_new_namespace_${streams}is`] = ms === null ? null : total();
+      figures[`quay_calls_new_namespace_${streams}is`] = ms === null ? null : world.total();
     }
     // An ImageStream update (a label) and a new ImageStream in a synced namespace.
     await quiet();
@@ -258,12 +148,12 @@ async function runPeer(
     });
     await sleep(options.quietMs);
     await quiet();
-    figures.quay_calls_imagestream_update = total();
+    figures.quay_calls_imagestream_update = world.total();
     quay.resetCalls();
     await createImageStream(kube, "bench-p3", `app-${R}`);
-    const added = await converge("bench-p3/", 1, 1, 60_000);
+    const added = await world.converge("bench-p3/", 1, 1, Date.now() + 60_000);
     await quiet();
-    figures.quay_calls_new_imagestream = added === null ? null : total();
+    figures.quay_calls_new_imagestream = added === null ? null : world.total();
     log(
       `${name}: calls per new namespace 0/${R} ImageStreams ${figures.quay_calls_new_namespace_0is}/` +
         `${
@@ -274,6 +164,7 @@ async function runPeer(
 
     // Bursts of new namespaces.
     let managed = 2;
+    let stopped = false;
     for (const size of options.sizes) {
       await quiet();
       quay.resetCalls();
@@ -281,19 +172,19 @@ async function runPeer(
       const names = Array.from({ length: size }, (_, i) => `${prefix}${i}`);
       const sampler = rssSampler(running.pid);
       const started = performance.now();
-      const creating = createNamespaces(kube, names, R);
-      const timeoutMs = 60_000 + size * options.burstTimeoutMsPerNamespace;
-      const deadline = Date.now() + timeoutMs;
+      const creating = create(names, R);
+      const limitMs = options.timeLimitMs ?? defaultTimeLimitMs(size, options.quay);
+      const deadline = Date.now() + limitMs;
       await creating;
       // Creating the objects takes time of its own on two shared cores: the floor of convergence.
       figures[`create_s_${size}`] = round((performance.now() - started) / 1000, 2);
-      const ms = await converge(prefix, size, size * R, Math.max(0, deadline - Date.now()));
+      const ms = await world.converge(prefix, size, size * R, deadline);
       const elapsed = performance.now() - started;
-      figures[`converge_s_${size}`] = ms === null ? null : round(elapsed / 1000, 2);
-      // From the last object created to converged: the operator's own lag behind the burst.
-      figures[`lag_s_${size}`] = ms === null ? null : round(ms / 1000, 2);
-      figures[`converged_namespaces_${size}`] = Math.floor(tracker.linked(prefix) / 3);
-      figures[`quay_calls_per_namespace_burst_${size}`] = round(total() / size, 2);
+      const converged = Math.floor(tracker.linked(prefix) / 3);
+      Object.assign(figures, burstFigures(size, ms, elapsed, converged));
+      if (ms === null) stopped = true;
+      // Stopped at the limit, part of the calls went to namespaces not yet converged: not a per-namespace figure.
+      figures[`quay_calls_per_namespace_burst_${size}`] = ms === null ? null : round(world.total() / size, 2);
       await quiet();
       figures[`rss_peak_burst_${size}_mib`] = await sampler.stop();
       figures[`rss_after_${size}_mib`] = (await rssMiB(running.pid)) ?? null;
@@ -302,7 +193,7 @@ async function runPeer(
       log(
         `${name}: ${size} new namespaces ${
           ms === null
-            ? `NOT converged after ${round(elapsed / 1000)} s`
+            ? `STOPPED at the time limit (${round(elapsed / 1000)} s): ${converged} converged`
             : `converged in ${round(elapsed / 1000)} s`
         }, RSS peak ${figures[`rss_peak_burst_${size}_mib`]} MiB, after ${
           figures[`rss_after_${size}_mib`]
@@ -314,8 +205,8 @@ async function runPeer(
     await quiet();
     quay.resetCalls();
     await sleep(options.idleSeconds * 1000);
-    alive();
-    const idleCalls = total();
+    world.alive();
+    const idleCalls = world.total();
     figures.managed_namespaces = managed;
     figures.quay_calls_idle_window = idleCalls;
     // Which routes the idle calls went to (an audit-log catch-up after a burst, or per-namespace re-reads).
@@ -326,56 +217,69 @@ async function runPeer(
       idleCalls / managed * 600 / options.idleSeconds,
       3,
     );
+    if (stopped) {
+      // Still converging a burst stopped at the limit: its calls are that work, not idle ones.
+      log(
+        `${name}: the idle window is not idle (a burst was stopped at the time limit): idle figures left out`,
+      );
+      for (
+        const key of [
+          "quay_calls_idle_window",
+          "quay_calls_idle_per_s",
+          "quay_calls_idle_per_namespace_per_10min",
+        ]
+      ) {
+        figures[key] = null;
+      }
+    }
     figures.rss_end_mib = (await rssMiB(running.pid)) ?? null;
     log(`${name}: ${idleCalls} Quay calls in ${options.idleSeconds} s idle with ${managed} namespaces`);
 
     // Restarted with nothing changed, its webhook on; then Builds in a synced namespace.
-    const webhook = await prepareWebhook(name, cluster.dir);
-    const restart = await measureRestart({
-      name,
-      peer: running,
-      start: (w) =>
-        name === "upstream"
-          ? startUpstream(upstreamBinary as string, kubeconfig, w)
-          : startQuayBridge(kubeconfig, w),
-      webhook,
-      quayCalls: total,
-      resetQuayCalls: () => quay.resetCalls(),
-      quietMs: options.quietMs,
-      windowMs: options.restartWindowMs,
-    }, (restarted) => (peer = restarted));
-    Object.assign(figures, restart.figures);
-    log(
-      `${name}: restarted with ${managed} synced namespaces: ${restart.figures.restart_quay_calls} Quay calls, ready in ${restart.figures.restart_ready_s} s`,
-    );
-    Object.assign(figures, await measureWebhook(webhook, "bench-p3", options.webhook));
-    log(
-      `${name}: webhook ${figures.webhook_best_rps}/s, p99 ${figures.webhook_best_p99_ms} ms at ${figures.webhook_best_concurrency} connections`,
-    );
+    if (!stopped) {
+      const webhook = await prepareWebhook(name, world.cluster.dir);
+      const restart = await measureRestart({
+        name,
+        peer: running,
+        start: (w) => world.relaunch(w),
+        webhook,
+        quayCalls: world.total,
+        resetQuayCalls: () => quay.resetCalls(),
+        quietMs: options.quietMs,
+        windowMs: options.restartWindowMs,
+      }, () => {});
+      Object.assign(figures, restart.figures);
+      log(
+        `${name}: restarted with ${managed} synced namespaces: ${restart.figures.restart_quay_calls} Quay calls, ready in ${restart.figures.restart_ready_s} s`,
+      );
+      Object.assign(figures, await measureWebhook(webhook, "bench-p3", options.webhook));
+      log(
+        `${name}: webhook ${figures.webhook_best_rps}/s, p99 ${figures.webhook_best_p99_ms} ms at ${figures.webhook_best_concurrency} connections`,
+      );
+    } else {
+      log(`${name}: restart and webhook not measured (a burst was stopped at the time limit)`);
+    }
     return figures;
   } finally {
-    // A step that hangs must not hold the whole benchmark: each gets a bounded time, and says so.
-    const step = async (what: string, fn: () => Promise<void> | void) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<void>((resolve) =>
-        timer = setTimeout(() => {
-          log(`${name}: ${what} did not finish within 20 s; going on`);
-          resolve();
-        }, 20_000)
-      );
-      await Promise.race([Promise.resolve().then(fn), late]);
-      clearTimeout(timer);
-    };
-    const stopping = performance.now();
-    await step("stopping the operator", async () => {
-      await peer?.stop();
-      log(`${name}: stopped in ${round((performance.now() - stopping) / 1000)} s`);
-    });
-    await step("closing the ServiceAccount watch", () => tracker.close());
-    kube.close();
-    api.close();
-    await step("closing the Quay world", () => quay.close());
+    await world.close();
   }
+}
+
+/**
+ * The convergence figures of a burst of `size`: `ms` from the last creation to converged (null when
+ * the time limit stopped it), `elapsedMs` from the burst's start, `converged` namespaces by then.
+ */
+export function burstFigures(size: number, ms: number | null, elapsedMs: number, converged: number): Figures {
+  const figures: Figures = {
+    [`converge_s_${size}`]: ms === null ? null : round(elapsedMs / 1000, 2),
+    // From the last object created to converged: the operator's own lag behind the burst.
+    [`lag_s_${size}`]: ms === null ? null : round(ms / 1000, 2),
+    [`converged_namespaces_${size}`]: converged,
+    // Comparable whether or not the limit stopped the burst (then a rate over the converged part).
+    [`converge_ms_per_namespace_${size}`]: converged > 0 ? round(elapsedMs / converged, 1) : null,
+  };
+  if (ms === null) figures[`converge_limit_s_${size}`] = round(elapsedMs / 1000, 1);
+  return figures;
 }
 
 /** quay-bridge ÷ upstream for every figure both have (null where upstream's is 0 or missing). */
@@ -387,7 +291,11 @@ export function ratios(
   if (!ours || !theirs) return out;
   for (const [key, value] of Object.entries(ours)) {
     const other = theirs[key];
-    if (key.startsWith("converged_namespaces") || key === "managed_namespaces") continue;
+    if (
+      /^(converged_namespaces|converge_limit_s|setup_objects)(_|$)/.test(key) || key === "managed_namespaces"
+    ) {
+      continue;
+    }
     out[key] = value === null || other === null || other === undefined || other === 0
       ? null
       : round(value / other, 3);
@@ -395,16 +303,48 @@ export function ratios(
   return out;
 }
 
+/**
+ * The time-to-converged ratios where one operator was stopped at the time limit: its time is then at
+ * least the limit, so quay-bridge's time ÷ the limit bounds the ratio from above (upstream stopped)
+ * or the limit ÷ upstream's time from below (quay-bridge stopped). Both stopped: no ratio (the time
+ * per converged namespace still compares their rates). `keys` pairs each time figure with the figure
+ * holding the limit it was stopped at (`converge_s_1000`, `converge_limit_s_1000`).
+ */
+export function boundedRatios(
+  ours: Figures | undefined,
+  theirs: Figures | undefined,
+  keys: readonly (readonly [string, string])[],
+): { ratios: Record<string, number>; bounds: Record<string, "<=" | ">="> } {
+  const out: Record<string, number> = {};
+  const bounds: Record<string, "<=" | ">="> = {};
+  if (!ours || !theirs) return { ratios: out, bounds };
+  for (const [key, limitKey] of keys) {
+    const o = ours[key];
+    const t = theirs[key];
+    const oLimit = ours[limitKey];
+    const tLimit = theirs[limitKey];
+    if (typeof o === "number" && typeof tLimit === "number" && tLimit > 0) {
+      out[key] = round(o / tLimit, 3);
+      bounds[key] = "<=";
+    } else if (typeof oLimit === "number" && typeof t === "number" && t > 0) {
+      out[key] = round(oLimit / t, 3);
+      bounds[key] = ">=";
+    }
+  }
+  return { ratios: out, bounds };
+}
+
 /** Runs the comparison. */
 export async function benchCompare(options: CompareOptions = {}): Promise<Comparison> {
   const log = options.log ?? (() => {});
   const peers = options.peers ?? ["quay-bridge", "upstream"];
-  const settings = {
+  const settings: Settings = {
     sizes: options.sizes ?? [100, 1000],
     imageStreams: options.imageStreams ?? 3,
     idleSeconds: options.idleSeconds ?? 60,
     quietMs: options.quietMs ?? 2000,
-    burstTimeoutMsPerNamespace: options.burstTimeoutMsPerNamespace ?? 500,
+    timeLimitMs: options.timeLimitMs,
+    quay: options.quay ?? "world",
     webhook: options.webhook ?? {},
     restartWindowMs: options.restartWindowMs ?? 35_000,
   };
@@ -414,23 +354,40 @@ export async function benchCompare(options: CompareOptions = {}): Promise<Compar
     : undefined;
   const results: Partial<Record<PeerName, Figures>> = {};
   for (const name of peers) {
-    log(`${name}: starting a fresh cluster and Quay`);
+    log(
+      `${name}: starting a fresh cluster and ${settings.quay === "real" ? "the real Quay" : "a Quay world"}`,
+    );
     results[name] = await runPeer(name, upstreamBinary, settings, log);
   }
+  const bounded = boundedRatios(
+    results["quay-bridge"],
+    results.upstream,
+    settings.sizes.map((n) => [`converge_s_${n}`, `converge_limit_s_${n}`] as const),
+  );
   return {
+    quay: settings.quay,
     sizes: settings.sizes,
     imageStreams: settings.imageStreams,
     idleSeconds: settings.idleSeconds,
+    timeLimitS: Object.fromEntries(
+      settings.sizes.map((
+        n,
+      ) => [String(n), round((settings.timeLimitMs ?? defaultTimeLimitMs(n, settings.quay)) / 1000)]),
+    ),
     peers: results,
-    ratios: ratios(results["quay-bridge"], results.upstream),
+    ratios: { ...ratios(results["quay-bridge"], results.upstream), ...bounded.ratios },
+    bounds: bounded.bounds,
   };
 }
 
 if (import.meta.main) {
   const arg = (name: string) => Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+  const limit = arg("time-limit");
   const result = await benchCompare({
     sizes: arg("sizes")?.split(",").map(Number),
     idleSeconds: arg("idle") ? Number(arg("idle")) : undefined,
+    timeLimitMs: limit ? parseDuration(limit) : undefined,
+    quay: arg("quay") === "real" ? "real" : "world",
     peers: arg("only")?.split(",") as PeerName[] | undefined,
     upstreamSource: upstreamSource(arg("upstream-src")),
     log: (line) => Deno.stderr.writeSync(new TextEncoder().encode(line + "\n")),

@@ -7,7 +7,7 @@
  * `bench/results/latest.json` (machine, Deno and Go versions, commit, every figure, ratios, targets)
  * and prints the same JSON on stdout. Benchmarks run one after another (they share two cores).
  *
- * The other benchmarks of `bench/` run with `--only=` (`compare,kube,quay,webhook,operator`).
+ * The other benchmarks of `bench/` run with `--only=` (`compare,memory,kube,quay,webhook,operator`).
  * Targets of the comparison are in `report.ts`; those of the others (from the issues):
  * - test world Kubernetes API holding 10,000 namespaces × 5 ImageStreams × 3 Secrets: a full list
  *   of any of them in under 1 s, and a 10-watcher fan-out that keeps up (a PATCH reaches all ten
@@ -20,17 +20,31 @@
  * Flags: `--quick` (a smaller world, shorter runs, bursts of 5: for a smoke test, not for the
  * targets; the results file is then not written unless `--out` says where), `--size=<n>` (one more
  * burst), `--sizes=<n,…>` (the bursts instead of 100,1000), `--idle=<s>` (idle window, default 60),
- * `--only=<list>` (a subset), `--out=<file>` (write the JSON there instead),
+ * `--time-limit=<duration>` (how long each operator is waited for per burst, e.g. `15m`; by default
+ * 60 s + 0.5 s per namespace, 10 s on the real Quay, at most 15 min: an operator stopped there is
+ * reported as such),
+ * `--quay=<world|real|world,real>` (the comparison against the test-world Quay, the shared real Quay
+ * of `tests/realquay`, or both; the real one at `--real-sizes=<n,…>`, default 100),
+ * `--memory-scenario` (10,000 namespaces × 5 ImageStreams and 30,000 unrelated Secrets, each
+ * operator's resident memory once converged; `--memory-namespaces=<n>` scales it down, the Secrets
+ * with it), `--only=<list>` (a subset), `--out=<file>` (write the JSON there instead),
  * `--upstream-src=<tarball or dir>` (also `QUAY_BRIDGE_UPSTREAM_SRC`: the upstream operator's source).
+ * Without `--only`, `--memory-scenario` alone runs only that scenario; `--quay`, `--size` or
+ * `--sizes` add the comparison.
  */
 import "../src/quiet_deprecations.ts";
 import { benchCompare, type Comparison } from "./compare.ts";
+import { parseDuration } from "./duration.ts";
+import { benchMemory, type MemoryComparison } from "./memory.ts";
 import { benchOperator } from "./operator.ts";
 import { upstreamSource } from "./peers.ts";
+import type { QuayKind } from "./quay_target.ts";
 import {
   type CompareTarget,
   formatComparison,
+  formatMemory,
   judgeComparison,
+  judgeMemory,
   runEnvironment,
   WEBHOOK_P99_TARGET_MS,
 } from "./report.ts";
@@ -53,9 +67,15 @@ export interface BenchSummary {
   readonly quick: boolean;
   readonly startedAt: string;
   readonly environment: Record<string, unknown>;
-  /** The side-by-side comparison with upstream, when it ran. */
+  /** The side-by-side comparison with upstream on the test-world Quay, when it ran. */
   readonly compare?: Comparison;
   readonly compareTargets: CompareTarget[];
+  /** The same against the shared real Quay (`--quay=real`), when it ran. */
+  readonly compareRealQuay?: Comparison;
+  readonly compareRealQuayTargets?: CompareTarget[];
+  /** The memory scenario (`--memory-scenario`), when it ran. */
+  readonly memory?: MemoryComparison;
+  readonly memoryTargets?: CompareTarget[];
   readonly seconds: Record<string, number>;
   readonly results: Record<string, Record<string, unknown>>;
   readonly targets: Target[];
@@ -185,6 +205,14 @@ export interface BenchOptions {
   sizes?: readonly number[];
   /** Idle window of the comparison, seconds. @default quick ? 5 : 60 */
   idleSeconds?: number;
+  /** How long each operator is waited for per burst. @default see `compare.ts` */
+  timeLimitMs?: number | undefined;
+  /** The Quays the comparison runs against. @default ["world"] */
+  quays?: readonly QuayKind[];
+  /** Burst sizes against the real Quay. @default quick ? [5] : [100] */
+  realQuaySizes?: readonly number[];
+  /** Namespaces of the memory scenario (`only` must name `memory`). @default quick ? 20 : 10,000 */
+  memoryNamespaces?: number | undefined;
   upstreamSource?: string | undefined;
 }
 
@@ -201,19 +229,42 @@ export async function runBenchmarks(options: BenchOptions = {}): Promise<BenchSu
     results[name] = await fn();
     seconds[name] = Math.round((performance.now() - t) / 100) / 10;
   };
-  let compare: Comparison | undefined;
-  if (only.has("compare")) {
-    const t = performance.now();
-    compare = await benchCompare({
-      sizes: options.sizes ?? (quick ? [5] : [100, 1000]),
+  const log = (line: string) => write(Deno.stderr, `bench: ${line}\n`);
+  const compareWith = (quay: QuayKind, sizes: readonly number[]) =>
+    benchCompare({
+      sizes,
+      quay,
       idleSeconds: options.idleSeconds ?? (quick ? 5 : 60),
       quietMs: quick ? 1000 : 2000,
       webhook: quick ? { concurrencies: [16], durationSeconds: 2 } : {},
       restartWindowMs: quick ? 3000 : 35_000,
+      timeLimitMs: options.timeLimitMs,
       upstreamSource: options.upstreamSource,
-      log: (line) => write(Deno.stderr, `bench: ${line}\n`),
+      log,
     });
+  const quays = options.quays ?? ["world"];
+  let compare: Comparison | undefined;
+  if (only.has("compare") && quays.includes("world")) {
+    const t = performance.now();
+    compare = await compareWith("world", options.sizes ?? (quick ? [5] : [100, 1000]));
     seconds.compare = Math.round((performance.now() - t) / 100) / 10;
+  }
+  let compareRealQuay: Comparison | undefined;
+  if (only.has("compare") && quays.includes("real")) {
+    const t = performance.now();
+    compareRealQuay = await compareWith("real", options.realQuaySizes ?? (quick ? [5] : [100]));
+    seconds.compare_real_quay = Math.round((performance.now() - t) / 100) / 10;
+  }
+  let memory: MemoryComparison | undefined;
+  if (only.has("memory")) {
+    const t = performance.now();
+    memory = await benchMemory({
+      namespaces: options.memoryNamespaces ?? (quick ? 20 : undefined),
+      timeLimitMs: options.timeLimitMs,
+      upstreamSource: options.upstreamSource,
+      log,
+    });
+    seconds.memory = Math.round((performance.now() - t) / 100) / 10;
   }
   if (only.has("kube")) {
     await timed("world_kube", () => benchWorldKube({ namespaces: quick ? 1_000 : 10_000 }));
@@ -239,35 +290,73 @@ export async function runBenchmarks(options: BenchOptions = {}): Promise<BenchSu
   }
   const targets = judge(results);
   const compareTargets = compare ? judgeComparison(compare) : [];
+  const compareRealQuayTargets = compareRealQuay
+    ? judgeComparison(compareRealQuay).map((t) => ({ ...t, name: `real Quay: ${t.name}` }))
+    : [];
+  const memoryTargets = memory ? judgeMemory(memory) : [];
+  const judged = [...compareTargets, ...compareRealQuayTargets, ...memoryTargets];
   return {
     quick,
     startedAt,
     environment: await runEnvironment(),
     ...(compare ? { compare } : {}),
     compareTargets,
+    ...(compareRealQuay ? { compareRealQuay, compareRealQuayTargets } : {}),
+    ...(memory ? { memory, memoryTargets } : {}),
     seconds,
     results,
     targets,
-    allTargetsMet: targets.every((t) => t.met) && compareTargets.every((t) => t.met || t.inconclusive),
+    allTargetsMet: targets.every((t) => t.met) && judged.every((t) => t.met || t.inconclusive),
   };
+}
+
+/** The benchmarks the command line selects (see the module's flags). */
+export function selectedBenchmarks(args: readonly string[]): string[] {
+  const has = (name: string) => args.some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  const only = args.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
+  const selected = new Set(only ?? []);
+  if (has("memory-scenario")) selected.add("memory");
+  if (!only && (has("quay") || has("size") || has("sizes"))) selected.add("compare");
+  if (selected.size === 0) selected.add("compare");
+  return [...selected];
+}
+
+/** The Quays of `--quay=` (`world`, `real` or both). */
+export function quayKinds(value: string | undefined): QuayKind[] {
+  const kinds = (value ?? "world").split(",").filter((k) => k !== "");
+  for (const k of kinds) {
+    if (k !== "world" && k !== "real") throw new RangeError(`--quay=${value}: use world, real or world,real`);
+  }
+  return kinds as QuayKind[];
 }
 
 if (import.meta.main) {
   const arg = (name: string) => Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const quick = Deno.args.includes("--quick");
-  const only = arg("only")?.split(",");
   const out = arg("out");
   let sizes = arg("sizes")?.split(",").map(Number);
   const extra = arg("size");
   if (extra) sizes = [...(sizes ?? (quick ? [5] : [100, 1000])), Number(extra)];
+  const limit = arg("time-limit");
   const summary = await runBenchmarks({
     quick,
-    only,
+    only: selectedBenchmarks(Deno.args),
     sizes,
     idleSeconds: arg("idle") ? Number(arg("idle")) : undefined,
+    timeLimitMs: limit === undefined ? undefined : parseDuration(limit),
+    quays: quayKinds(arg("quay")),
+    realQuaySizes: arg("real-sizes")?.split(",").map(Number),
+    memoryNamespaces: arg("memory-namespaces") ? Number(arg("memory-namespaces")) : undefined,
     upstreamSource: upstreamSource(arg("upstream-src")),
   });
   if (summary.compare) write(Deno.stderr, "\n" + formatComparison(summary.compare, summary.compareTargets));
+  if (summary.compareRealQuay) {
+    write(
+      Deno.stderr,
+      "\n" + formatComparison(summary.compareRealQuay, summary.compareRealQuayTargets ?? []),
+    );
+  }
+  if (summary.memory) write(Deno.stderr, "\n" + formatMemory(summary.memory, summary.memoryTargets ?? []));
   if (summary.targets.length) write(Deno.stderr, "\n" + table(summary.targets));
   if (summary.quick) write(Deno.stderr, "(--quick: a smaller world; the targets are for the full run)\n");
   const json = JSON.stringify(summary, null, 2) + "\n";

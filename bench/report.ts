@@ -5,6 +5,7 @@
  * met. Also gathers what the results file records about the run (machine, versions, commit).
  */
 import type { Comparison, Figures } from "./compare.ts";
+import type { MemoryComparison } from "./memory.ts";
 
 /** The latency target of the webhook (ms, p99): its best level is the fastest one under it. */
 export const WEBHOOK_P99_TARGET_MS = 3;
@@ -21,6 +22,8 @@ export interface CompareTarget {
   readonly met: boolean;
   /** The measurement cannot decide the target (e.g. too short a window); printed as N/A. */
   readonly inconclusive?: boolean;
+  /** The value is a bound (an operator stopped at the time limit), not the ratio itself. */
+  readonly bound?: "<=" | ">=";
 }
 
 function judged(
@@ -41,6 +44,28 @@ function judged(
  * integration that do not grow with the namespaces (its token, the audit log from the cursor).
  */
 export const RESTART_CALLS_CONSTANT = 10;
+
+/**
+ * A ratio target whose ratio may be a bound (an operator stopped at the time limit): an upper bound at
+ * or under the limit meets it; a lower bound over the limit misses it; a lower bound under it decides nothing.
+ */
+function judgedRatio(
+  name: string,
+  figure: string,
+  ratios: Record<string, number | null>,
+  bounds: Record<string, "<=" | ">="> | undefined,
+  limit: number,
+): CompareTarget {
+  const target = judged(name, figure, "ratio", ratios[figure], limit);
+  const bound = bounds?.[figure];
+  if (!bound) return target;
+  const named = {
+    ...target,
+    name: `${name} (${bound === "<=" ? "upstream" : "quay-bridge"} stopped at the time limit)`,
+    bound,
+  };
+  return bound === ">=" && target.met ? { ...named, met: false, inconclusive: true } : named;
+}
 
 /** The targets, for the sizes that were run. */
 export function judgeComparison(c: Comparison): CompareTarget[] {
@@ -82,11 +107,11 @@ export function judgeComparison(c: Comparison): CompareTarget[] {
     const n = size.toLocaleString("en");
     if (size === 1000) {
       targets.push(
-        judged(
+        judgedRatio(
           `${n} new namespaces: time to converged ≤ 0.1× upstream`,
           `converge_s_${size}`,
-          "ratio",
-          c.ratios[`converge_s_${size}`],
+          c.ratios,
+          c.bounds,
           0.1,
         ),
         judged(
@@ -102,17 +127,6 @@ export function judgeComparison(c: Comparison): CompareTarget[] {
           "quay-bridge",
           ours[`rss_peak_burst_${size}_mib`],
           150,
-        ),
-      );
-    }
-    if (size >= 10_000) {
-      targets.push(
-        judged(
-          `resident memory after ${n} namespaces ≤ 250 MiB`,
-          `rss_after_${size}_mib`,
-          "quay-bridge",
-          ours[`rss_after_${size}_mib`],
-          250,
         ),
       );
     }
@@ -189,6 +203,19 @@ const LABELS: Record<string, string> = {
   rss_end_mib: "resident memory at the end (MiB)",
 };
 
+const MEMORY_LABELS: Record<string, string> = {
+  setup_s: "s to fill the cluster (before the operator starts)",
+  setup_objects: "objects created",
+  setup_objects_per_s: "objects created per s",
+  converge_s: "s from start to every namespace converged",
+  converge_limit_s: "STOPPED at the time limit after (s)",
+  converged_namespaces: "namespaces converged",
+  quay_calls_per_namespace: "Quay calls per namespace",
+  rss_peak_mib: "resident memory peak (MiB)",
+  rss_after_converged_mib: "resident memory once converged and quiet (MiB)",
+  heap_after_converged_mib: "heap in use once converged (MiB)",
+};
+
 function label(key: string): string {
   if (LABELS[key]) return LABELS[key];
   let m;
@@ -218,6 +245,13 @@ function label(key: string): string {
       { rps: "admissions/s", p50_ms: "p50 ms", p99_ms: "p99 ms", errors: "errors" }[m[2] as string];
     return `webhook, ${m[1]} connections: ${what}`;
   }
+  if ((m = /^converge_ms_per_namespace_(\d+)$/.exec(key))) {
+    return `${Number(m[1]).toLocaleString("en")} burst: ms per converged namespace (from the burst's start)`;
+  }
+  if ((m = /^converge_limit_s_(\d+)$/.exec(key))) {
+    return `${Number(m[1]).toLocaleString("en")} burst: STOPPED at the time limit after (s)`;
+  }
+  if (MEMORY_LABELS[key]) return MEMORY_LABELS[key];
   if (key === "heap_idle_mib") return "heap in use idle (MiB)";
   if ((m = /^heap_after_(\d+)_mib$/.exec(key))) {
     return `heap in use after ${Number(m[1]).toLocaleString("en")} burst (MiB)`;
@@ -250,12 +284,49 @@ function versusUpstream(c: Comparison, t: CompareTarget): string {
   return typeof ratio === "number" ? ` (${ratio}× upstream)` : "";
 }
 
-/** The comparison as a Markdown table, then the targets with PASS/MISS. */
-export function formatComparison(c: Comparison, targets: readonly CompareTarget[]): string {
-  const ours = c.peers["quay-bridge"] ?? {};
-  const theirs = c.peers.upstream ?? {};
-  const keys = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])];
-  const rows = keys.map((k) => [label(k), cell(theirs[k]), cell(ours[k]), cell(c.ratios[k])]);
+/**
+ * A time figure stopped at the time limit shows as `> <limit>`; a ratio that is a bound as `≤ x` or `≥ x`.
+ */
+function figureCell(figures: Figures, key: string): string {
+  const limitKey = key.replace(/^converge_s(_|$)/, "converge_limit_s$1");
+  const limit = limitKey !== key ? figures[limitKey] : undefined;
+  if ((figures[key] === null || figures[key] === undefined) && typeof limit === "number") return `> ${limit}`;
+  return cell(figures[key]);
+}
+
+function ratioCell(
+  ratios: Record<string, number | null>,
+  bounds: Record<string, string>,
+  key: string,
+): string {
+  const bound = bounds[key];
+  return bound && typeof ratios[key] === "number"
+    ? `${bound === "<=" ? "≤" : "≥"} ${ratios[key]}`
+    : cell(ratios[key]);
+}
+
+/** `a`'s keys in order, each of `b`'s missing from `a` placed after the key it follows in `b`. */
+function mergedKeys(a: readonly string[], b: readonly string[]): string[] {
+  const keys = [...a];
+  for (const [i, key] of b.entries()) {
+    if (keys.includes(key)) continue;
+    const after = i === 0 ? -1 : keys.indexOf(b[i - 1] as string);
+    keys.splice(after + 1, 0, key);
+  }
+  return keys;
+}
+
+/** One Markdown table: a row per figure, upstream's value, quay-bridge's, the ratio. */
+export function figureTable(
+  ours: Figures,
+  theirs: Figures,
+  ratios: Record<string, number | null>,
+  bounds: Record<string, string> = {},
+): string {
+  const keys = mergedKeys(Object.keys(ours), Object.keys(theirs));
+  const rows = keys.map((
+    k,
+  ) => [label(k), figureCell(theirs, k), figureCell(ours, k), ratioCell(ratios, bounds, k)]);
   const header = ["figure", "upstream", "quay-bridge", "ratio"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const line = (cells: string[]) =>
@@ -263,18 +334,57 @@ export function formatComparison(c: Comparison, targets: readonly CompareTarget[
       i === 0 ? x.padEnd(widths[i] as number) : x.padStart(widths[i] as number)
     ).join(" | ") +
     " |";
-  const table = [
+  return [
     line(header),
     "|" + widths.map((w, i) => i === 0 ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":").join("|") + "|",
     ...rows.map(line),
-  ];
+  ].join("\n") + "\n";
+}
+
+/** The targets with PASS, MISS or N/A. */
+export function targetLines(targets: readonly CompareTarget[], c?: Comparison): string {
+  if (targets.length === 0) return "";
   const width = Math.max(...targets.map((t) => t.name.length));
-  const judgedLines = targets.map((t) =>
+  return targets.map((t) =>
     `${t.inconclusive ? "N/A " : t.met ? "PASS" : "MISS"}  ${t.name.padEnd(width)}  ${
       t.of === "ratio" ? "ratio " : ""
-    }${cell(t.value)}${versusUpstream(c, t)}`
+    }${t.bound ? (t.bound === "<=" ? "≤ " : "≥ ") : ""}${cell(t.value)}${c ? versusUpstream(c, t) : ""}`
+  ).join("\n") + "\n";
+}
+
+/** The comparison as a Markdown table, then the targets with PASS/MISS. */
+export function formatComparison(c: Comparison, targets: readonly CompareTarget[]): string {
+  const where = c.quay === "real" ? "the real Quay" : "the test-world Quay";
+  const limits = Object.entries(c.timeLimitS ?? {}).map(([n, s]) => `${n}: ${s} s`).join(", ");
+  return `Side by side against ${where} (time limit per burst: ${limits})\n\n` +
+    figureTable(c.peers["quay-bridge"] ?? {}, c.peers.upstream ?? {}, c.ratios, c.bounds ?? {}) + "\n" +
+    targetLines(targets, c);
+}
+
+/** The memory scenario's target: quay-bridge's resident memory once converged ≤ 250 MiB at the full size. */
+export function judgeMemory(m: MemoryComparison): CompareTarget[] {
+  const ours = m.peers["quay-bridge"] ?? {};
+  const size = `${m.namespaces.toLocaleString("en")} namespaces × ${m.imageStreams} ImageStreams, ${
+    m.secrets.toLocaleString("en")
+  } unrelated Secrets`;
+  const target = judged(
+    `resident memory with ${size} ≤ 250 MiB${m.scaled ? " (scaled down: judged at 10,000 only)" : ""}`,
+    "rss_after_converged_mib",
+    "quay-bridge",
+    ours.rss_after_converged_mib,
+    250,
   );
-  return table.join("\n") + "\n\n" + judgedLines.join("\n") + "\n";
+  const stopped = typeof ours.converge_limit_s === "number";
+  // Scaled down, or not converged: the figure is not the one the target is about.
+  return [m.scaled || stopped ? { ...target, inconclusive: true } : target];
+}
+
+/** The memory scenario as a table and its target. */
+export function formatMemory(m: MemoryComparison, targets: readonly CompareTarget[]): string {
+  return `Memory scenario: ${m.namespaces} namespaces × ${m.imageStreams} ImageStreams, ${m.secrets} unrelated ` +
+    `Secrets (time limit ${m.timeLimitS} s)\n\n` +
+    figureTable(m.peers["quay-bridge"] ?? {}, m.peers.upstream ?? {}, m.ratios, m.bounds) + "\n" +
+    targetLines(targets);
 }
 
 async function commandOutput(command: string, args: string[]): Promise<string | null> {
