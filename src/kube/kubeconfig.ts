@@ -244,6 +244,16 @@ function readPem(file: string | undefined, data: string | undefined, what: strin
   return undefined;
 }
 
+/**
+ * js-yaml's `load`, the parser client-node reads kubeconfigs with. Its package resolves to an ES
+ * module; the `yaml` package the rest of the repository uses resolves to CommonJS under Deno, whose
+ * loader alone brings the Node compatibility layer in.
+ */
+async function yamlParser(): Promise<(text: string) => unknown> {
+  const { load } = await import("js-yaml");
+  return (text) => load(text);
+}
+
 type AuthOptions = { headers: Record<string, string>; cert?: unknown; key?: unknown };
 
 /** What client-node's authenticators offer: headers (and client certificates) for a user. */
@@ -301,13 +311,12 @@ export async function loadKubeConnection(options: KubeConnectionOptions): Promis
   const inCluster = !options.kubeconfig && isFile(`${root}${SERVICE_ACCOUNT_DIR}/token`);
   let loaded: Loaded;
   if (options.kubeconfig) {
-    const { parse } = await import("yaml");
+    const parse = await yamlParser();
     loaded = merge(options.kubeconfig.split(":").filter(Boolean).map((file) => loadFile(file, parse)));
   } else if (inCluster) {
     loaded = inClusterConfig(root, environment);
   } else if (homeConfig && isFile(homeConfig)) {
-    const { parse } = await import("yaml");
-    loaded = loadFile(homeConfig, parse);
+    loaded = loadFile(homeConfig, await yamlParser());
   } else {
     fail("No Kubernetes configuration: give --kubeconfig or KUBECONFIG, or run in a pod");
   }
