@@ -4,7 +4,6 @@
  * Signals become one AbortController: the first SIGINT/SIGTERM shuts down gracefully, a second one
  * exits at once.
  */
-import "./src/quiet_deprecations.ts";
 import { type Config, parseConfig, PROXY_VARIABLES, USAGE, UsageError } from "./src/config.ts";
 import { configureProxy } from "./src/http/transport.ts";
 import { createLogger } from "./src/log.ts";
@@ -112,6 +111,9 @@ async function runCommand(config: Config): Promise<number> {
       return await runPlan({ config, write });
     }
     case "demo": {
+      // The demo world loads @kubernetes/client-node whole, whose punycode import would print a
+      // DeprecationWarning; `run` never loads it, and `node:process` (which silences it) costs memory.
+      await import("./src/quiet_deprecations.ts");
       // The demo world is test infrastructure and is not part of the compiled binary: it is loaded
       // from the source tree by a computed specifier the bundler does not follow.
       const demo = ["tests", "demo", "mod.ts"].join("/");

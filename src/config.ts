@@ -7,7 +7,7 @@
  * operator's variables (`WEBHOOK_CERT_DIR`, `DISABLE_WEBHOOK`) keep working. The proxy variables
  * (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, upper or lower case) are read here too.
  */
-import { parseArgs } from "node:util";
+import { ArgsError, type ArgsOptions, parseArgs } from "./args.ts";
 import type { KubeEnvironment } from "./kube/kubeconfig.ts";
 import type { LogLevel } from "./log.ts";
 import { ProxyConfigError, type ProxyEnvironment, validateProxyEnvironment } from "./http/proxy.ts";
@@ -388,7 +388,7 @@ export const FLAGS: readonly FlagSpec[] = [
 const SPECS = new Map(FLAGS.map((f) => [f.name, f]));
 
 /** The `parseArgs` options made from {@linkcode FLAGS}. */
-function parserOptions(): Record<string, { type: "string" | "boolean"; short?: string }> {
+function parserOptions(): ArgsOptions {
   const out: Record<string, { type: "string" | "boolean"; short?: string }> = {};
   for (const f of FLAGS) {
     out[f.name] = {
@@ -427,33 +427,15 @@ interface Raw {
   source: string;
 }
 
-/** The message of a `parseArgs` failure, rephrased to name the flag and the fix. */
-function parseArgsMessage(error: Error & { code?: string }): string {
-  const quoted = /'(-{1,2}[^' ]+)/.exec(error.message)?.[1];
-  switch (error.code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `unknown flag ${quoted ?? ""}`;
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return quoted
-        ? `${quoted} needs a value (${quoted} <value> or ${quoted}=<value>)`
-        : error.message.split("\n")[0] ?? "invalid flag value";
-    default:
-      return error.message.split("\n")[0] ?? String(error);
-  }
-}
-
 /** Parses arguments and environment into a frozen {@linkcode Config}. */
 export function parseConfig(sources: ConfigSources): Config {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: [...sources.args],
-      options: parserOptions(),
-      allowPositionals: true,
-      strict: true,
-    });
+    parsed = parseArgs(sources.args, parserOptions());
   } catch (error) {
-    throw new UsageError(parseArgsMessage(error as Error & { code?: string }));
+    // The message names the flag and the fix (`--x needs a value (--x <value> or --x=<value>)`).
+    if (error instanceof ArgsError) throw new UsageError(error.message);
+    throw error;
   }
   const [first, ...rest] = parsed.positionals;
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}": one command at a time`);

@@ -26,8 +26,6 @@ import { type Labels, Metrics } from "../ops/metrics.ts";
 import { createOpsApp } from "../ops/server.ts";
 import { VERSION } from "../version.ts";
 import { configureProxy } from "../http/transport.ts";
-import { readCertificateDirectory } from "../webhook/cert_dir.ts";
-import { CertificateError } from "../webhook/server.ts";
 import {
   certDirFailure,
   kubeconfigFailure,
@@ -37,7 +35,7 @@ import {
   STARTUP_EXIT_CODE,
   StartupError,
 } from "./startup.ts";
-import { startWebhook, type WebhookHandle } from "./webhook_wiring.ts";
+import type { WebhookHandle } from "./webhook_wiring.ts";
 
 /** From the shutdown signal (or the loss of the Lease) to `run` returning, at most. */
 export const SHUTDOWN_BUDGET_MS = 1_200;
@@ -146,6 +144,7 @@ async function runStarted(options: RunOptions): Promise<number> {
   // or a missing certificate ends the process within a second, not after the first list.
   if (config.webhookMode !== "off") probeListen(webhookWhere);
   if (config.webhookMode === "files") {
+    const { readCertificateDirectory } = await import("../webhook/cert_dir.ts");
     await readCertificateDirectory(config.webhookCertDir).catch((error) => {
       throw certDirFailure(error, config.webhookCertDir);
     });
@@ -267,6 +266,12 @@ async function runStarted(options: RunOptions): Promise<number> {
     if (!await unlessAborted(operator.start(), signal)) return 0;
     if (!await unlessAborted(notifications.start(signal), signal)) return 0;
     if (config.webhookMode !== "off") {
+      // Loaded only when on: the webhook's certificate handling (`node:crypto`) and its Hono app
+      // would otherwise stay resident in a process that never serves them.
+      const [{ startWebhook }, { CertificateError }] = await Promise.all([
+        import("./webhook_wiring.ts"),
+        import("../webhook/server.ts"),
+      ]);
       try {
         webhook = await startWebhook({
           config,

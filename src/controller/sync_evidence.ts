@@ -10,8 +10,8 @@
  * created a repository: a plan that would change a prototype or delete a repository re-reads the
  * organization first; creations need no read (Quay answers "exists").
  */
-import { createHash } from "node:crypto";
 import { robotFullName, robotSecretName } from "../names.ts";
+import { sha256, toBase64Url } from "../sha256.ts";
 import type { DesiredOrganization, KnownOrganization } from "./quay_plan.ts";
 import { repositoryDescription } from "./quay_plan.ts";
 import type { SecretView } from "./views.ts";
@@ -32,7 +32,7 @@ export function syncDigest(
     desired.robots.map((r) => [r.shortName, r.role]),
     [...desired.repositories].sort(),
   ]);
-  return createHash("sha256").update(text).digest("base64url").slice(0, 22);
+  return toBase64Url(sha256(text)).slice(0, 22);
 }
 
 /** The robot's token in a dockerconfigjson Secret for `registryHost`, if it is there. */

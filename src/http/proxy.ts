@@ -10,10 +10,11 @@
  *
  * Hand-written because no npm package implements these rules exactly: `proxy-from-env` has no CIDRs
  * and a different meaning for `*.` and ports, and Deno's built-in handling (reqwest's rules) differs
- * in ports and loopback, while client-node ignores the variables altogether.
+ * in ports and loopback, while client-node ignores the variables altogether. Addresses are parsed
+ * here too rather than with `node:net` (`isIP`, `BlockList`): any `node:` module brings Deno's Node
+ * compatibility layer into the process (about 10 MiB resident), and this module is loaded by every
+ * process.
  */
-import net from "node:net";
-import { domainToASCII } from "node:url";
 
 /** The proxy variables as read from the environment (by `src/config.ts`). */
 export interface ProxyEnvironment {
@@ -92,23 +93,79 @@ export function redactProxyUrl(value: string): string {
   return `${url.protocol}//${url.host}`;
 }
 
-type Matcher = (host: string, port: string, ip: string | undefined) => boolean;
+type Matcher = (host: string, port: string, ip: Ip | undefined) => boolean;
 
 const DEFAULT_PORTS: Record<string, string> = { "http:": "80", "https:": "443", "socks5:": "1080" };
 
-/** `[v6]` → `v6`, and the IP version of a host (0 for a name). */
-function ipOf(host: string): { ip: string; family: 4 | 6 } | undefined {
-  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-  const family = net.isIP(bare);
-  return family === 0 ? undefined : { ip: bare, family: family as 4 | 6 };
+const IPV4_PART = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)$/;
+
+/** The 4 bytes of a dotted-quad IPv4 address (Node's `isIPv4` grammar: no leading zeros). */
+function ipv4Bytes(text: string): number[] | undefined {
+  const parts = text.split(".");
+  if (parts.length !== 4 || !parts.every((p) => IPV4_PART.test(p))) return undefined;
+  return parts.map(Number);
 }
 
-function isLoopback(ip: { ip: string; family: 4 | 6 }): boolean {
-  if (ip.family === 4) return ip.ip.startsWith("127.");
-  const loop = new net.BlockList();
-  loop.addAddress("::1", "ipv6");
-  loop.addSubnet("::ffff:127.0.0.0", 104, "ipv6");
-  return loop.check(ip.ip, "ipv6");
+/** The 16 bytes of an IPv6 address (`::` shorthand, a dotted IPv4 tail, a `%zone` ignored). */
+function ipv6Bytes(text: string): number[] | undefined {
+  const zone = text.indexOf("%");
+  if (zone >= 0 && !/^[0-9a-zA-Z.:-]+$/.test(text.slice(zone + 1))) return undefined;
+  const address = zone >= 0 ? text.slice(0, zone) : text;
+  const halves = address.split("::");
+  if (halves.length > 2) return undefined;
+  const groups = (half: string, last: boolean): number[] | undefined => {
+    if (half === "") return [];
+    const words: number[] = [];
+    const parts = half.split(":");
+    for (const [i, part] of parts.entries()) {
+      if (last && i === parts.length - 1 && part.includes(".")) {
+        const v4 = ipv4Bytes(part);
+        if (!v4) return undefined;
+        words.push((v4[0] as number) << 8 | (v4[1] as number), (v4[2] as number) << 8 | (v4[3] as number));
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(part)) words.push(parseInt(part, 16));
+      else return undefined;
+    }
+    return words;
+  };
+  const head = groups(halves[0] as string, halves.length === 1);
+  const tail = halves.length === 2 ? groups(halves[1] as string, true) : [];
+  if (!head || !tail) return undefined;
+  const count = head.length + tail.length;
+  if (halves.length === 1 ? count !== 8 : count > 7) return undefined;
+  const words = [...head, ...new Array<number>(8 - count).fill(0), ...tail];
+  return words.flatMap((w) => [w >> 8, w & 0xff]);
+}
+
+interface Ip {
+  readonly ip: string;
+  readonly family: 4 | 6;
+  readonly bytes: readonly number[];
+}
+
+/** `[v6]` → `v6`, and the IP version and bytes of a host (undefined for a name). */
+function ipOf(host: string): Ip | undefined {
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  const v4 = ipv4Bytes(bare);
+  if (v4) return { ip: bare, family: 4, bytes: v4 };
+  const v6 = ipv6Bytes(bare);
+  return v6 ? { ip: bare, family: 6, bytes: v6 } : undefined;
+}
+
+/** Whether the first `prefix` bits of two addresses of one family agree. */
+function samePrefix(a: readonly number[], b: readonly number[], prefix: number): boolean {
+  for (let bit = 0; bit < prefix; bit += 8) {
+    const mask = prefix - bit >= 8 ? 0xff : (0xff << (8 - (prefix - bit))) & 0xff;
+    if ((((a[bit / 8] as number) ^ (b[bit / 8] as number)) & mask) !== 0) return false;
+  }
+  return true;
+}
+
+const LOOPBACK_V6 = ipv6Bytes("::1") as number[];
+const MAPPED_LOOPBACK_V4 = ipv6Bytes("::ffff:127.0.0.0") as number[];
+
+function isLoopback(ip: Ip): boolean {
+  if (ip.family === 4) return ip.bytes[0] === 127;
+  return samePrefix(ip.bytes, LOOPBACK_V6, 128) || samePrefix(ip.bytes, MAPPED_LOOPBACK_V4, 104);
 }
 
 /** `host`, `host:port`, `[v6]:port` → host and port (port "" when absent). */
@@ -121,6 +178,20 @@ function splitHostPort(entry: string): { host: string; port: string } {
     return { host, port };
   }
   return { host: entry, port: "" };
+}
+
+/**
+ * A domain name's ASCII (punycode) form, as WHATWG URL host parsing gives it (what Node's
+ * `domainToASCII` does); "" when it is not a valid host.
+ */
+function domainToASCII(name: string): string {
+  // Characters that would end the host in a URL are never part of a valid one.
+  if (name === "" || /[\s/?#@:\[\]\\%]/.test(name)) return "";
+  try {
+    return new URL(`http://${name}/`).hostname;
+  } catch {
+    return "";
+  }
 }
 
 function ascii(name: string): string {
@@ -142,11 +213,8 @@ function compileNoProxy(noProxy: string): { all: boolean; ip: Matcher[]; domain:
       const base = ipOf(cidr[1] ?? "");
       const prefix = Number(cidr[2]);
       if (base && prefix <= (base.family === 4 ? 32 : 128)) {
-        const list = new net.BlockList();
-        list.addSubnet(base.ip, prefix, base.family === 4 ? "ipv4" : "ipv6");
-        const type = base.family === 4 ? "ipv4" : "ipv6";
         ipMatchers.push((_h, _p, ip) =>
-          ip !== undefined && net.isIP(ip) === base.family && list.check(ip, type)
+          ip !== undefined && ip.family === base.family && samePrefix(ip.bytes, base.bytes, prefix)
         );
         continue;
       }
@@ -154,12 +222,9 @@ function compileNoProxy(noProxy: string): { all: boolean; ip: Matcher[]; domain:
     let { host, port } = splitHostPort(p);
     const ip = ipOf(host);
     if (ip) {
-      const list = new net.BlockList();
-      list.addAddress(ip.ip, ip.family === 4 ? "ipv4" : "ipv6");
-      const type = ip.family === 4 ? "ipv4" : "ipv6";
       ipMatchers.push((_h, reqPort, reqIp) =>
-        reqIp !== undefined && net.isIP(reqIp) === ip.family && list.check(reqIp, type) &&
-        (port === "" || port === reqPort)
+        reqIp !== undefined && reqIp.family === ip.family &&
+        samePrefix(reqIp.bytes, ip.bytes, ip.family === 4 ? 32 : 128) && (port === "" || port === reqPort)
       );
       continue;
     }
@@ -216,8 +281,8 @@ export class ProxyResolver {
     const ip = ipOf(lower);
     if (ip && isLoopback(ip)) return false;
     if (this.#noProxy.all) return false;
-    if (ip && this.#noProxy.ip.some((m) => m(lower, port, ip.ip))) return false;
+    if (ip && this.#noProxy.ip.some((m) => m(lower, port, ip))) return false;
     const name = ip ? lower : ascii(lower);
-    return !this.#noProxy.domain.some((m) => m(name, port, ip?.ip));
+    return !this.#noProxy.domain.some((m) => m(name, port, ip));
   }
 }

@@ -3,7 +3,9 @@
  * The HTTP transports the Quay client sends through. Deno's `fetch` with a shared
  * `Deno.createHttpClient` (connection reuse, extra CA certificates) is the default; when an admin
  * sets `insecureRegistry`, a `node:https` transport that skips certificate verification is used,
- * because Deno's fetch has no per-client switch for that.
+ * because Deno's fetch has no per-client switch for that. It lives in `insecure_transport.ts` and is
+ * loaded on its first request: `node:https` brings Deno's Node compatibility layer (about 10 MiB
+ * resident) into a process that otherwise has none.
  *
  * Both follow the process's proxy settings ({@linkcode configureProxy}, from `HTTPS_PROXY`,
  * `HTTP_PROXY`, `NO_PROXY` with Go's rules, see `proxy.ts`): the fetch transport keeps one pooled
@@ -11,9 +13,6 @@
  * client builds its `Deno.HttpClient` through {@linkcode createDenoHttpClient} so it follows the same
  * rule. A failure through a proxy names the proxy (never its credentials).
  */
-import https from "node:https";
-import net from "node:net";
-import tls from "node:tls";
 import { type ProxyEnvironment, ProxyResolver, type ProxyTarget } from "./proxy.ts";
 
 let processProxy = new ProxyResolver();
@@ -72,7 +71,7 @@ function newDenoClient(tlsOptions: DenoClientTls, proxy: ProxyTarget | undefined
 }
 
 /** Prefixes a transport failure with the proxy it went through. */
-function throughProxy(message: string, proxy: ProxyTarget | undefined): string {
+export function throughProxy(message: string, proxy: ProxyTarget | undefined): string {
   return proxy ? `through the proxy ${proxy.url}: ${message}` : message;
 }
 
@@ -112,7 +111,7 @@ export class TransportError extends Error {
   }
 }
 
-function describe(error: unknown): string {
+export function describe(error: unknown): string {
   const parts: string[] = [];
   let e: unknown = error;
   for (let depth = 0; e instanceof Error && depth < 4; depth++) {
@@ -185,182 +184,20 @@ export function createFetchTransport(options: FetchTransportOptions = {}): HttpT
 }
 
 /**
- * Opens a TLS connection to `host:port` through an HTTP CONNECT tunnel of `proxy`, without verifying
- * the server's certificate (only the insecure transport needs this: Deno's fetch tunnels itself).
+ * A transport that does not verify the server's certificate (only for `insecureRegistry: true`); its
+ * `node:https` implementation is loaded on the first request.
  */
-function tunnel(proxy: ProxyTarget, host: string, port: number, signal: AbortSignal): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const proxyUrl = new URL(proxy.url);
-    const proxyPort = Number(proxyUrl.port || (proxyUrl.protocol === "https:" ? 443 : 80));
-    const socket: net.Socket = proxyUrl.protocol === "https:"
-      ? tls.connect({ host: proxyUrl.hostname, port: proxyPort, servername: proxyUrl.hostname })
-      : net.connect({ host: proxyUrl.hostname, port: proxyPort });
-    const fail = (message: string) => {
-      socket.destroy();
-      reject(
-        new TransportError(`through the proxy ${proxy.url}: ${message}`, {
-          timedOut: signal.aborted,
-          proxy: proxy.url,
-        }),
-      );
-    };
-    const onAbort = () => fail("request deadline exceeded");
-    signal.addEventListener("abort", onAbort, { once: true });
-    socket.once("error", (e: Error) => fail(describe(e)));
-    const authority = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-    const auth = proxy.username !== undefined
-      ? `Proxy-Authorization: Basic ${btoa(`${proxy.username}:${proxy.password ?? ""}`)}\r\n`
-      : "";
-    socket.once(proxyUrl.protocol === "https:" ? "secureConnect" : "connect", () => {
-      socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`);
-    });
-    let head = "";
-    const onData = (chunk: Uint8Array) => {
-      head += new TextDecoder().decode(chunk);
-      const end = head.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      socket.off("data", onData);
-      const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1];
-      if (status !== "200") {
-        fail(`CONNECT ${authority} answered ${head.slice(0, end).split("\r\n")[0]}`);
-        return;
-      }
-      signal.removeEventListener("abort", onAbort);
-      socket.removeAllListeners("error");
-      // With verification off no CA is consulted; an explicit empty list avoids reading the system
-      // store (which needs --allow-sys).
-      const secure = tls.connect({
-        socket,
-        servername: net.isIP(host) ? undefined : host,
-        rejectUnauthorized: false,
-        ca: [],
-      });
-      secure.once("secureConnect", () => resolve(secure));
-      secure.once("error", (e: Error) => fail(describe(e)));
-    };
-    socket.on("data", onData);
-  });
-}
-
-/** A transport that does not verify the server's certificate (only for `insecureRegistry: true`). */
 export function createInsecureTransport(options: { proxy?: ProxyResolver } = {}): HttpTransport {
   const resolver = options.proxy ?? processProxy;
-  // An explicit (empty) CA list: without one, Deno's node:tls reads the system root store, which
-  // needs --allow-sys; with verification off, no CA is consulted anyway.
-  const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false, ca: [] });
+  let inner: Promise<HttpTransport> | undefined;
   return {
-    send(request) {
-      return new Promise<HttpResponse>((resolve, reject) => {
-        if (request.signal.aborted) {
-          reject(new TransportError("Request aborted before sending", { timedOut: true }));
-          return;
-        }
-        const url = new URL(request.url);
-        const proxy = resolver.proxyFor(url);
-        if (proxy) {
-          sendThroughTunnel(proxy, url, request).then(resolve, reject);
-          return;
-        }
-        const req = https.request({
-          protocol: url.protocol,
-          hostname: url.hostname,
-          port: url.port || undefined,
-          path: url.pathname + url.search,
-          method: request.method,
-          headers: request.headers,
-          agent: url.protocol === "https:" ? agent : undefined,
-          rejectUnauthorized: false,
-          ca: [],
-        }, (res) => {
-          const chunks: Uint8Array[] = [];
-          res.on("data", (chunk: Uint8Array) => chunks.push(chunk));
-          res.on("end", () => {
-            const headers = new Headers();
-            for (const [k, v] of Object.entries(res.headers)) {
-              if (typeof v === "string") headers.set(k, v);
-              else if (Array.isArray(v)) { for (const one of v) headers.append(k, one); }
-            }
-            const text = new TextDecoder().decode(concat(chunks));
-            resolve({ status: res.statusCode ?? 0, headers, text });
-          });
-          res.on("error", (e: Error) => reject(new TransportError(describe(e), { cause: e })));
-        });
-        const onAbort = () => req.destroy(new Error("Request deadline exceeded"));
-        request.signal.addEventListener("abort", onAbort, { once: true });
-        req.on("error", (e: Error) => {
-          request.signal.removeEventListener("abort", onAbort);
-          reject(new TransportError(describe(e), { cause: e, timedOut: request.signal.aborted }));
-        });
-        req.on("close", () => request.signal.removeEventListener("abort", onAbort));
-        if (request.body !== undefined) req.write(request.body);
-        req.end();
-      });
+    async send(request) {
+      inner ??= import("./insecure_transport.ts").then((m) => m.createNodeInsecureTransport(resolver));
+      return await (await inner).send(request);
     },
     close() {
-      agent.destroy();
+      inner?.then((t) => t.close(), () => {});
+      inner = undefined;
     },
   };
-}
-
-/** One request of the insecure transport over its own CONNECT tunnel (no pooling through a proxy). */
-async function sendThroughTunnel(proxy: ProxyTarget, url: URL, request: HttpRequest): Promise<HttpResponse> {
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
-  const socket = await tunnel(proxy, host, port, request.signal);
-  return await new Promise<HttpResponse>((resolve, reject) => {
-    const req = https.request({
-      hostname: host,
-      port,
-      path: url.pathname + url.search,
-      method: request.method,
-      headers: { ...request.headers, Connection: "close" },
-      createConnection: () => socket,
-      rejectUnauthorized: false,
-      ca: [],
-    } as https.RequestOptions, (res) => {
-      const chunks: Uint8Array[] = [];
-      res.on("data", (chunk: Uint8Array) => chunks.push(chunk));
-      res.on("end", () => {
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) {
-          if (typeof v === "string") headers.set(k, v);
-          else if (Array.isArray(v)) { for (const one of v) headers.append(k, one); }
-        }
-        socket.destroy();
-        resolve({ status: res.statusCode ?? 0, headers, text: new TextDecoder().decode(concat(chunks)) });
-      });
-      res.on(
-        "error",
-        (e: Error) =>
-          reject(new TransportError(throughProxy(describe(e), proxy), { cause: e, proxy: proxy.url })),
-      );
-    });
-    const onAbort = () => req.destroy(new Error("Request deadline exceeded"));
-    request.signal.addEventListener("abort", onAbort, { once: true });
-    req.on("error", (e: Error) => {
-      request.signal.removeEventListener("abort", onAbort);
-      socket.destroy();
-      reject(
-        new TransportError(throughProxy(describe(e), proxy), {
-          cause: e,
-          timedOut: request.signal.aborted,
-          proxy: proxy.url,
-        }),
-      );
-    });
-    req.on("close", () => request.signal.removeEventListener("abort", onAbort));
-    if (request.body !== undefined) req.write(request.body);
-    req.end();
-  });
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
 }

@@ -95,6 +95,44 @@ Deno.test("kubeconfig: an exec credential plugin gives the token", async () => {
   });
 });
 
+Deno.test("kubeconfig: a user's token-file and an auth-provider's tokenFile are read", async () => {
+  await withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/token`, "from-file");
+    await Deno.writeTextFile(
+      `${dir}/config`,
+      kubeconfig({ user: { token: undefined, "token-file": `${dir}/token` } }),
+    );
+    assert.equal(
+      await (await loadKubeConnection({ kubeconfig: `${dir}/config` })).authorization(),
+      "Bearer from-file",
+    );
+    await Deno.writeTextFile(
+      `${dir}/provider`,
+      kubeconfig({
+        user: { token: undefined, "auth-provider": { name: "gcp", config: { tokenFile: `${dir}/token` } } },
+      }),
+    );
+    const c = await loadKubeConnection({ kubeconfig: `${dir}/provider` });
+    assert.equal(await c.authorization(), "Bearer from-file");
+  });
+});
+
+Deno.test("kubeconfig: an entry without its name, cluster or server is named in the error", async () => {
+  await withDir(async (dir) => {
+    const cases: [object, RegExp][] = [
+      [{ clusters: [{ cluster: { server: "https://k" } }] }, /clusters\[0\]\.name is missing/],
+      [{ clusters: [{ name: "c" }] }, /clusters\[0\]\.cluster is missing/],
+      [{ clusters: [{ name: "c", cluster: {} }] }, /clusters\[0\]\.cluster\.server is missing/],
+      [{ users: [{ user: {} }] }, /users\[0\]\.name is missing/],
+      [{ contexts: [{ name: "x", context: { user: "u" } }] }, /contexts\[0\]\.context\.cluster is missing/],
+    ];
+    for (const [document, message] of cases) {
+      await Deno.writeTextFile(`${dir}/config`, stringify(document));
+      await assert.rejects(loadKubeConnection({ kubeconfig: `${dir}/config` }), message);
+    }
+  });
+});
+
 Deno.test("kubeconfig: several files merge, the first naming the current context wins", async () => {
   await withDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/a`, stringify({ users: [{ name: "u", user: { token: "first" } }] }));

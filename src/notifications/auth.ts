@@ -7,7 +7,7 @@
  * repository's notification in Quay (its admins) can trigger imports of that repository only, and
  * replacing the integration's secret invalidates every URL at once.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { constantTimeEqual, hmacSha256, toBase64Url } from "../sha256.ts";
 
 /** Path prefix of the receiver, next to the admission webhook's path. */
 export const RECEIVER_PATH_PREFIX = "/quay-notifications/";
@@ -26,13 +26,9 @@ export function isUsableSecret(secret: string | undefined): secret is string {
   return secret.length >= Math.ceil(SECRET_BYTES * 4 / 3);
 }
 
-function toBase64Url(bytes: Uint8Array): string {
-  return bytes.toBase64({ alphabet: "base64url", omitPadding: true });
-}
-
 /** The token in a repository's notification URL. */
 export function repositoryToken(secret: string, integration: string, org: string, repo: string): string {
-  return createHmac("sha256", secret).update(`${integration}/${org}/${repo}`).digest("base64url");
+  return toBase64Url(hmacSha256(secret, `${integration}/${org}/${repo}`));
 }
 
 /** Constant-time check of a presented token (any length, any content). */
@@ -44,14 +40,8 @@ export function verifyRepositoryToken(
   presented: string,
 ): boolean {
   const expected = new TextEncoder().encode(repositoryToken(secret, integration, org, repo));
-  const given = new TextEncoder().encode(presented);
-  // timingSafeEqual needs equal lengths; comparing against itself keeps the time independent of
-  // where (or whether) the lengths differ.
-  if (given.length !== expected.length) {
-    timingSafeEqual(expected, expected);
-    return false;
-  }
-  return timingSafeEqual(expected, given);
+  // The time depends only on the expected token's length, never on where the presented one differs.
+  return constantTimeEqual(expected, new TextEncoder().encode(presented));
 }
 
 /**

@@ -18,7 +18,7 @@
 import { messageOf } from "../errors.ts";
 import { readBody } from "../http/body.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import { jsonStreamResponse } from "../webhook/app.ts";
+import { jsonStreamResponse } from "../http/json_response.ts";
 import { parseReceiverPath, verifyRepositoryToken } from "./auth.ts";
 import { parseRepoPush, type RepoPushEvent } from "./payload.ts";
 

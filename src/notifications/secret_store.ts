@@ -7,12 +7,12 @@
  * rotates the secret: the leader makes a new one and the notification controller moves every
  * notification URL to it at the next reconcile.
  */
-import { createHash } from "node:crypto";
 import { KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { Reflector } from "../kube/reflector.ts";
 import { type KubeObject, SECRETS } from "../kube/resources.ts";
 import type { Logger } from "../log.ts";
+import { sha256, toHex } from "../sha256.ts";
 import { isUsableSecret, newSecret } from "./auth.ts";
 
 /** Label selecting the notification Secrets. */
@@ -27,7 +27,7 @@ const DATA_KEY = "secret";
 export function secretName(integration: string): string {
   const name = `quay-bridge-notifications-${integration}`;
   if (name.length <= 253) return name;
-  const hash = createHash("sha256").update(integration).digest("hex").slice(0, 16);
+  const hash = toHex(sha256(integration)).slice(0, 16);
   return `quay-bridge-notifications-${integration.slice(0, 200)}-${hash}`;
 }
 

@@ -6,6 +6,7 @@
  * kube-apiserver calls webhooks) stalls ~44 ms on string bodies (docs/runtime.md).
  */
 import { Hono } from "hono";
+import { jsonStreamResponse, jsonTextResponse } from "../http/json_response.ts";
 import { messageOf } from "../errors.ts";
 import { readBody } from "../http/body.ts";
 import { type Logger, silentLogger } from "../log.ts";
@@ -18,6 +19,8 @@ import {
 } from "./admission.ts";
 import type { AdmissionPort } from "./port.ts";
 import { admissionReviewResponse, parseAdmissionReview, type ParsedReview } from "./review.ts";
+
+export { jsonStreamResponse, jsonTextResponse };
 
 /** The upstream operator's webhook path. */
 export const DEFAULT_WEBHOOK_PATH = "/admissionwebhook";
@@ -46,26 +49,6 @@ export interface WebhookAppOptions {
   maxBodyBytes?: number;
   /** Called once per request to the webhook path with its outcome and duration, for metrics. */
   onAdmission?: (outcome: AdmissionOutcome, durationMs: number) => void;
-}
-
-const encoder = new TextEncoder();
-const JSON_HEADERS = { "content-type": "application/json" } as const;
-
-/** A JSON response whose body is one stream chunk (see the module comment for why). */
-export function jsonStreamResponse(value: unknown, status = 200): Response {
-  return jsonTextResponse(JSON.stringify(value), status);
-}
-
-/** {@linkcode jsonStreamResponse} for JSON already serialized. */
-export function jsonTextResponse(json: string, status = 200): Response {
-  const bytes = encoder.encode(json);
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(bytes);
-      controller.close();
-    },
-  });
-  return new Response(body, { status, headers: JSON_HEADERS });
 }
 
 function statusBody(code: number, reason: string, message: string): Record<string, unknown> {
