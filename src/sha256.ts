@@ -181,10 +181,3 @@ export function toHex(bytes: Uint8Array): string {
 export function toBase64Url(bytes: Uint8Array): string {
   return bytes.toBase64({ alphabet: "base64url", omitPadding: true });
 }
-
-/** Whether two byte strings are equal, in a time that depends only on their lengths. */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i % Math.max(1, b.length)] ?? 0);
-  return diff === 0;
-}

@@ -3,11 +3,13 @@
  * Authentication of notification deliveries. Quay sends nothing but the notification's URL back
  * (no header, no signature), so the URL carries the proof: each repository's notification URL ends
  * in `HMAC-SHA256(integration secret, "<integration>/<org>/<repo>")`, base64url. The receiver
- * recomputes it and compares in constant time. Per-repository tokens mean that whoever can read one
+ * checks it with Web Crypto's HMAC verification (constant time; the platform's own implementation
+ * judges what an outsider presents, the synchronous digest of `sha256.ts` only makes the URLs the
+ * operator writes, so a fault there would refuse deliveries, never admit one). Per-repository tokens mean that whoever can read one
  * repository's notification in Quay (its admins) can trigger imports of that repository only, and
  * replacing the integration's secret invalidates every URL at once.
  */
-import { constantTimeEqual, hmacSha256, toBase64Url } from "../sha256.ts";
+import { hmacSha256, toBase64Url } from "../sha256.ts";
 
 /** Path prefix of the receiver, next to the admission webhook's path. */
 export const RECEIVER_PATH_PREFIX = "/quay-notifications/";
@@ -31,17 +33,35 @@ export function repositoryToken(secret: string, integration: string, org: string
   return toBase64Url(hmacSha256(secret, `${integration}/${org}/${repo}`));
 }
 
-/** Constant-time check of a presented token (any length, any content). */
-export function verifyRepositoryToken(
+/** Constant-time check of a presented token (any length, any content), with Web Crypto. */
+export async function verifyRepositoryToken(
   secret: string,
   integration: string,
   org: string,
   repo: string,
   presented: string,
-): boolean {
-  const expected = new TextEncoder().encode(repositoryToken(secret, integration, org, repo));
-  // The time depends only on the expected token's length, never on where the presented one differs.
-  return constantTimeEqual(expected, new TextEncoder().encode(presented));
+): Promise<boolean> {
+  let signature: Uint8Array;
+  try {
+    signature = Uint8Array.fromBase64(presented, { alphabet: "base64url" });
+  } catch {
+    return false;
+  }
+  // Only full-length tokens are compared: a prefix of the right bytes is not the token.
+  if (signature.length !== 32 || toBase64Url(signature) !== presented) return false;
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["verify"],
+  );
+  return await crypto.subtle.verify(
+    "HMAC",
+    key,
+    signature as Uint8Array<ArrayBuffer>,
+    new TextEncoder().encode(`${integration}/${org}/${repo}`),
+  );
 }
 
 /**

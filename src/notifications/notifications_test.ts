@@ -71,21 +71,24 @@ Deno.test("parseRepoPush refuses forged and malformed bodies with a reason", () 
   }
 });
 
-Deno.test("repository tokens: verified in constant time, bound to integration and repository", () => {
+Deno.test("repository tokens: verified in constant time, bound to integration and repository", async () => {
   const secret = newSecret();
   assert.ok(isUsableSecret(secret));
   assert.equal(isUsableSecret("short"), false);
   assert.equal(isUsableSecret(undefined), false);
   assert.notEqual(newSecret(), secret);
   const token = repositoryToken(secret, "quay", "openshift_a", "app");
-  assert.ok(verifyRepositoryToken(secret, "quay", "openshift_a", "app", token));
-  assert.equal(verifyRepositoryToken(secret, "quay", "openshift_a", "other", token), false);
-  assert.equal(verifyRepositoryToken(secret, "quay", "openshift_b", "app", token), false);
-  assert.equal(verifyRepositoryToken(secret, "quay2", "openshift_a", "app", token), false);
-  assert.equal(verifyRepositoryToken(newSecret(), "quay", "openshift_a", "app", token), false);
-  assert.equal(verifyRepositoryToken(secret, "quay", "openshift_a", "app", ""), false);
-  assert.equal(verifyRepositoryToken(secret, "quay", "openshift_a", "app", token + "x"), false);
-  assert.equal(verifyRepositoryToken(secret, "quay", "openshift_a", "app", token.slice(1) + "A"), false);
+  assert.ok(await verifyRepositoryToken(secret, "quay", "openshift_a", "app", token));
+  assert.equal(await verifyRepositoryToken(secret, "quay", "openshift_a", "other", token), false);
+  assert.equal(await verifyRepositoryToken(secret, "quay", "openshift_b", "app", token), false);
+  assert.equal(await verifyRepositoryToken(secret, "quay2", "openshift_a", "app", token), false);
+  assert.equal(await verifyRepositoryToken(newSecret(), "quay", "openshift_a", "app", token), false);
+  assert.equal(await verifyRepositoryToken(secret, "quay", "openshift_a", "app", ""), false);
+  assert.equal(await verifyRepositoryToken(secret, "quay", "openshift_a", "app", token + "x"), false);
+  assert.equal(
+    await verifyRepositoryToken(secret, "quay", "openshift_a", "app", token.slice(1) + "A"),
+    false,
+  );
 });
 
 Deno.test("notification URLs round-trip through the receiver's path parser", () => {

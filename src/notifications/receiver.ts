@@ -149,7 +149,7 @@ export function createNotificationReceiver(
     const secret = options.port.secret(path.integration);
     if (
       secret === undefined ||
-      !verifyRepositoryToken(secret, path.integration, path.org, path.repo, path.token)
+      !(await verifyRepositoryToken(secret, path.integration, path.org, path.repo, path.token))
     ) {
       record("unauthorized");
       await request.body?.cancel().catch(() => {});
