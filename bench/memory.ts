@@ -151,7 +151,7 @@ async function runPeer(
     figures.converge_s = ms === null ? null : round(elapsed / 1000, 1);
     if (ms === null) figures.converge_limit_s = round(elapsed / 1000, 1);
     figures.converged_namespaces = converged;
-    figures.quay_calls_per_namespace = round(world.total() / s.namespaces, 2);
+    figures.quay_calls_per_namespace = round(world.syncCalls() / s.namespaces, 2);
     await world.quiet(s.quietMs, 120_000);
     figures.rss_peak_mib = await sampler.stop();
     figures.rss_after_converged_mib = (await rssMiB(running.pid)) ?? null;
