@@ -108,8 +108,10 @@ if (import.meta.main) {
   const say = (line: string) => Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
   const bundleArg = Deno.args.find((a) => a === "--bundle" || a.startsWith("--bundle="));
   let bundle: string | undefined;
+  let bundleDir: string | undefined;
   if (bundleArg === "--bundle") {
-    bundle = await bundleLikeContainerfile(await Deno.makeTempDir({ prefix: "quay-bridge-idle-" }));
+    bundleDir = await Deno.makeTempDir({ prefix: "quay-bridge-idle-" });
+    bundle = await bundleLikeContainerfile(bundleDir);
     say(`bundled as the Containerfile does: ${bundle}`);
   } else if (bundleArg) {
     bundle = bundleArg.slice("--bundle=".length);
@@ -135,4 +137,5 @@ if (import.meta.main) {
       `heap ${medians.heap_idle_mib} MiB`,
   );
   Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify({ runs: all, medians }) + "\n"));
+  if (bundleDir) await Deno.remove(bundleDir, { recursive: true });
 }
