@@ -10,12 +10,17 @@
  * `deno run -A bench/idle.ts [--runs=5]` prints one line per run and the medians on stderr, the
  * figures as JSON on stdout. It is the quick loop for memory work; the side-by-side `deno task bench`
  * remains the figure of record.
+ *
+ * `--bundle` runs instead what the container image compiles: `deno bundle` as the Containerfile runs
+ * it, its entry run by `deno run` with the flags the Containerfile's `deno compile` bakes in (plus read
+ * access to the benchmark's kubeconfig). `--bundle=<file.js>` runs that bundle with those flags.
  */
 import "../src/quiet_deprecations.ts";
 import { startRealCluster } from "../tests/cluster/mod.ts";
 import { installCrds, installIntegration, jsonClient } from "../tests/walkthrough/setup.ts";
 import { startQuayWorld } from "../tests/world/quay/mod.ts";
-import { startQuayBridge } from "./peers.ts";
+import { bundleLikeContainerfile, bundleRunFlags } from "../tests/deploy/containerfile.ts";
+import { type PeerProgram, startQuayBridge } from "./peers.ts";
 
 /** One run's figures, MiB. */
 export interface IdleFigures {
@@ -41,8 +46,11 @@ async function memory(pid: number): Promise<Omit<IdleFigures, "heap"> | undefine
   return { rss: mib("VmRSS"), anon: mib("RssAnon"), file: mib("RssFile") };
 }
 
-/** One run on a fresh cluster and Quay. */
-export async function idleOnce(): Promise<IdleFigures> {
+/**
+ * One run on a fresh cluster and Quay; `bundle` runs that bundle entry as the compiled binary runs
+ * instead of `deno task run`.
+ */
+export async function idleOnce(bundle?: string): Promise<IdleFigures> {
   await using cluster = await startRealCluster({ controllers: false });
   const quay = await startQuayWorld();
   const api = jsonClient(cluster.url, cluster.adminToken, cluster.caPem);
@@ -57,7 +65,10 @@ export async function idleOnce(): Promise<IdleFigures> {
     });
     const kubeconfig = `${cluster.dir}/bench.kubeconfig`;
     await cluster.writeKubeconfig(kubeconfig, { token: cluster.adminToken, namespace: "quay-bridge" });
-    const peer = await startQuayBridge(kubeconfig);
+    const program: PeerProgram | undefined = bundle
+      ? { entry: bundle, flags: bundleRunFlags([kubeconfig]) }
+      : undefined;
+    const peer = await startQuayBridge(kubeconfig, undefined, program);
     try {
       const total = () => Object.values(quay.calls()).reduce((a, n) => a + n, 0);
       await sleep(3000);
@@ -95,9 +106,19 @@ export function median(values: readonly number[]): number {
 if (import.meta.main) {
   const runs = Number(Deno.args.find((a) => a.startsWith("--runs="))?.slice(7) ?? 5);
   const say = (line: string) => Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
+  const bundleArg = Deno.args.find((a) => a === "--bundle" || a.startsWith("--bundle="));
+  let bundle: string | undefined;
+  let bundleDir: string | undefined;
+  if (bundleArg === "--bundle") {
+    bundleDir = await Deno.makeTempDir({ prefix: "quay-bridge-idle-" });
+    bundle = await bundleLikeContainerfile(bundleDir);
+    say(`bundled as the Containerfile does: ${bundle}`);
+  } else if (bundleArg) {
+    bundle = bundleArg.slice("--bundle=".length);
+  }
   const all: IdleFigures[] = [];
   for (let i = 0; i < runs; i++) {
-    const figures = await idleOnce();
+    const figures = await idleOnce(bundle);
     all.push(figures);
     say(
       `run ${
@@ -116,4 +137,5 @@ if (import.meta.main) {
       `heap ${medians.heap_idle_mib} MiB`,
   );
   Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify({ runs: all, medians }) + "\n"));
+  if (bundleDir) await Deno.remove(bundleDir, { recursive: true });
 }

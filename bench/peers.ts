@@ -195,15 +195,29 @@ export interface PeerWebhook {
 }
 
 /**
- * Starts quay-bridge as `deno task run` starts it, against the kubeconfig, webhook off unless
- * `webhook` says where to serve it (files mode).
+ * What `deno run` runs as quay-bridge: a program (a bundle) and the Deno flags, instead of `main.ts`
+ * with the `run` task's flags.
  */
-export async function startQuayBridge(kubeconfig: string, webhook?: PeerWebhook): Promise<Peer> {
+export interface PeerProgram {
+  readonly entry: string;
+  readonly flags: readonly string[];
+}
+
+/**
+ * Starts quay-bridge as `deno task run` starts it (or `program`), against the kubeconfig, webhook off
+ * unless `webhook` says where to serve it (files mode).
+ */
+export async function startQuayBridge(
+  kubeconfig: string,
+  webhook?: PeerWebhook,
+  program?: PeerProgram,
+): Promise<Peer> {
   const opsPort = freePort();
   const args = [
     "run",
-    ...await runTaskFlags(),
-    `${ROOT}main.ts`,
+    ...(program
+      ? ["--no-config", ...program.flags, program.entry]
+      : [...await runTaskFlags(), `${ROOT}main.ts`]),
     "run",
     "--kubeconfig",
     kubeconfig,

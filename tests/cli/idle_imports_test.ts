@@ -4,48 +4,17 @@
  * the command is `run`). Any `node:` module brings Deno's Node compatibility layer into the process
  * (about 10 MiB resident), and any npm package Node's globals for it (about 2 MiB): the idle operator's
  * memory (docs/runtime.md). Features that need them load them with `import()` when used: the
- * webhook, the insecure transport, exec credential plugins, the kubeconfig YAML parser.
+ * webhook, the insecure transport, exec credential plugins, the kubeconfig YAML parser. The container
+ * image's code-split bundle keeps them out of its entry chunk too (tests/deploy/containerfile_test.ts).
  */
 import assert from "node:assert/strict";
+import { importGraph } from "./import_graph.ts";
 
-interface InfoModule {
-  specifier: string;
-  dependencies?: { code?: { specifier?: string }; isDynamic?: boolean }[];
-}
+const ROOT = new URL("../../", import.meta.url).pathname;
 
 async function staticGraph(entry: string): Promise<{ local: number; external: string[] }> {
-  const root = new URL("../../", import.meta.url);
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", "--config", new URL("deno.json", root).pathname, entry],
-    cwd: root.pathname,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-  const info = JSON.parse(new TextDecoder().decode(output.stdout)) as {
-    roots: string[];
-    modules: InfoModule[];
-    redirects?: Record<string, string>;
-  };
-  const modules = new Map(info.modules.map((m) => [m.specifier, m]));
-  const seen = new Set<string>();
-  const external = new Set<string>();
-  const stack = [...info.roots];
-  while (stack.length) {
-    const specifier = stack.pop() as string;
-    const resolved = info.redirects?.[specifier] ?? specifier;
-    if (seen.has(resolved)) continue;
-    seen.add(resolved);
-    if (!resolved.startsWith("file:")) {
-      external.add(resolved);
-      continue;
-    }
-    for (const dependency of modules.get(resolved)?.dependencies ?? []) {
-      const next = dependency.code?.specifier;
-      if (next && !dependency.isDynamic) stack.push(next);
-    }
-  }
-  return { local: [...seen].filter((s) => s.startsWith("file:")).length, external: [...external].sort() };
+  const graph = await importGraph(entry, ROOT, ROOT + "deno.json");
+  return { local: graph.local.length, external: graph.external };
 }
 
 Deno.test("the run command's static imports hold no node: module and no npm package", async () => {

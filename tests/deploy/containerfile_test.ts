@@ -1,27 +1,31 @@
 /**
  * @module
  * The Containerfile compiles with the permissions `deno task run` uses (scoped where the container
- * allows it), builds on the pinned Deno, and runs non-root; and `deno bundle` of main.ts, the input
- * of `deno compile`, is a self-contained program that runs `version`, `--help` and `run` (against
- * the test world) with exactly the permissions the Containerfile bakes in.
+ * allows it), builds on the pinned Deno, and runs non-root; its `deno bundle` is code-split so that
+ * the entry chunk, and the chunk of the `run` command, load no `node:` module and no npm package
+ * (what `quay-bridge run` loads before it has work: docs/runtime.md), with every chunk reached from
+ * the entry by a literal import (what `deno compile` embeds); and that bundle, the input of
+ * `deno compile`, is a self-contained program that runs `version`, `--help` and `run` (against the test
+ * world) with exactly the permissions the Containerfile bakes in.
  */
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config.ts";
 import { VERSION } from "../../src/version.ts";
+import { importGraph } from "../cli/import_graph.ts";
 import { startKubeWorld } from "../world/kube/mod.ts";
+import {
+  bundleCommand,
+  bundleLikeContainerfile,
+  bundleRunFlags,
+  compileEntry,
+  compileFlags,
+  readContainerfile,
+} from "./containerfile.ts";
 import { kubectl, ROOT } from "./helpers.ts";
 
-const containerfile = await Deno.readTextFile(ROOT + "Containerfile");
+const containerfile = readContainerfile();
 const denoJson = JSON.parse(await Deno.readTextFile(ROOT + "deno.json")) as { tasks: Record<string, string> };
 const DEFAULTS = parseConfig({ args: ["run"], env: () => undefined });
-
-/** The flags of the `deno compile` command in the Containerfile (continuation lines joined). */
-function compileFlags(): string[] {
-  const joined = containerfile.replace(/\\\n/g, " ");
-  const m = /deno compile ([^\n&]*)/.exec(joined);
-  assert.ok(m, "no deno compile in the Containerfile");
-  return (m[1] as string).split(/\s+/).filter((w) => w.startsWith("--"));
-}
 
 function permissionFlags(flags: string[]): Map<string, string | undefined> {
   const out = new Map<string, string | undefined>();
@@ -83,19 +87,46 @@ Deno.test(".containerignore lets in exactly what the build stage copies", async 
   }
 });
 
-const deno = Deno.execPath();
+Deno.test("deno bundle splits the code and deno compile compiles the entry chunk", () => {
+  const { args, outdir } = bundleCommand();
+  assert.ok(args.includes("--code-splitting"), "a single-file bundle hoists every node: import to its top");
+  assert.ok(args.includes("--platform=deno"));
+  assert.equal(args.at(-1), "main.ts");
+  // deno compile finds the chunks by following the entry's imports (the next test).
+  assert.equal(compileEntry(), `${outdir}/main.js`);
+});
 
-async function bundle(dir: string): Promise<string> {
-  const out = `${dir}/quay-bridge.js`;
-  const result = await new Deno.Command(deno, {
-    args: ["bundle", "--quiet", "--platform=deno", "-o", out, ROOT + "main.ts"],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
-  return out;
-}
+Deno.test("the bundle's entry and run chunks load no node: module or npm package; every chunk is embedded", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "quay-bridge-bundle-" });
+  try {
+    const entry = await bundleLikeContainerfile(dir);
+    const chunks = [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".js")).map((e) => e.name);
+    assert.ok(chunks.length > 5, `only ${chunks.join(", ")}`);
+    const graph = await importGraph(entry, dir, false);
+    // deno compile embeds the module graph of its entry, dynamic imports with a literal specifier
+    // included: every chunk must be in it, or the binary fails when it first imports the missing one.
+    assert.deepEqual(
+      graph.reachable.map((s) => s.slice(s.lastIndexOf("/") + 1)).sort(),
+      chunks.sort(),
+      "chunks deno compile would not embed",
+    );
+    assert.deepEqual(graph.external, [], "the entry chunk loads these at start-up");
+    const run = /import\("\.\/(run-[A-Z0-9]+\.js)"\)/.exec(await Deno.readTextFile(entry))?.[1];
+    assert.ok(run, "the entry chunk has no import() of the run command's chunk");
+    const runGraph = await importGraph(`${dir}/${run}`, dir, false);
+    assert.ok(runGraph.local.length > 5, `the run chunk reaches only ${runGraph.local.length} chunks`);
+    assert.deepEqual(runGraph.external, [], "the run command loads these before it has work");
+    // The walk sees node: imports where a chunk has them: the webhook's, loaded when it is on.
+    const webhook = chunks.find((c) => c.startsWith("webhook_wiring-"));
+    assert.ok(webhook, chunks.join(", "));
+    const webhookGraph = await importGraph(`${dir}/${webhook}`, dir, false);
+    assert.ok(webhookGraph.external.includes("node:crypto"), webhookGraph.external.join(", "));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const deno = Deno.execPath();
 
 /** `deno run` of the bundle with the Containerfile's permissions (plus `extraRead`). */
 function runBundle(
@@ -103,14 +134,8 @@ function runBundle(
   args: string[],
   options: { extraRead?: string[]; env?: Record<string, string> } = {},
 ) {
-  const flags = compileFlags().filter((f) =>
-    !["--no-config", "--no-check"].includes(f) && !f.startsWith("--output")
-  )
-    .map((f) =>
-      f.startsWith("--allow-read=") && options.extraRead ? `${f},${options.extraRead.join(",")}` : f
-    );
   return new Deno.Command(deno, {
-    args: ["run", "--no-config", "--cached-only", ...flags, file, ...args],
+    args: ["run", "--no-config", "--cached-only", ...bundleRunFlags(options.extraRead), file, ...args],
     stdout: "piped",
     stderr: "piped",
     clearEnv: true,
@@ -122,7 +147,7 @@ Deno.test("deno bundle of main.ts runs version, --help and run with the Containe
   const dir = await Deno.makeTempDir({ prefix: "quay-bridge-bundle-" });
   const world = await startKubeWorld();
   try {
-    const file = await bundle(dir);
+    const file = await bundleLikeContainerfile(`${dir}/bundle`);
     const decoder = new TextDecoder();
     const version = await runBundle(file, ["version"]).output();
     assert.equal(version.code, 0, decoder.decode(version.stderr));
