@@ -91,9 +91,15 @@ Deno.test("a left-behind organization is listed, survives a restart, is retried,
     await until("the list is empty", async () => (await listed(b)).length === 0, 10_000);
     await until("gauge 0", () => gauge(b) === "0", 10_000);
     assert.equal((await b.quay.call("GET", "/api/v1/organization/openshift_back")).status, 200, "kept");
-    const events = (await b.kube.ok("GET", "/api/v1/events")).items as { reason: string; message: string }[];
-    assert.ok(events.some((e) => e.reason === "OrganizationCollected" && /openshift_stuck/.test(e.message)));
-    assert.ok(events.some((e) => e.reason === "OrganizationReclaimed" && /openshift_back/.test(e.message)));
+    // Events are recorded asynchronously (batched by the recorder): wait for both, do not sample once.
+    await until("OrganizationCollected and OrganizationReclaimed Events", async () => {
+      const events = (await b.kube.ok("GET", "/api/v1/events")).items as {
+        reason: string;
+        message: string;
+      }[];
+      return events.some((e) => e.reason === "OrganizationCollected" && /openshift_stuck/.test(e.message)) &&
+        events.some((e) => e.reason === "OrganizationReclaimed" && /openshift_back/.test(e.message));
+    }, 10_000);
     await until("Degraded no longer names them", async () => {
       const conditions = (await status(b)).conditions ?? [];
       const degraded = conditions.find((c: { type: string }) => c.type === "Degraded");
