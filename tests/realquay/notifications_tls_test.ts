@@ -76,6 +76,9 @@ Deno.test({
         HOST,
         "--webhook-port",
         String(port),
+        // The audit log imports pushes too (audit_push_test.ts): off, so the delivery is what imports.
+        "--audit-interval",
+        "0",
       ],
     });
     const openshift = startOpenShiftBehaviours({
