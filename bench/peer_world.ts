@@ -214,6 +214,12 @@ export async function startPeerWorld(
   const namespaces = new Set<string>();
   const kubeconfig = `${cluster.dir}/bench.kubeconfig`;
   let peer: Peer | undefined;
+  const start = async (webhook: PeerWebhook | undefined): Promise<Peer> => {
+    peer = name === "upstream"
+      ? startUpstream(upstreamBinary as string, kubeconfig, webhook)
+      : await startQuayBridge(kubeconfig, webhook);
+    return peer;
+  };
   const running = (): Peer => {
     if (!peer) throw new Error(`${name} was not started`);
     return peer;
@@ -284,17 +290,9 @@ export async function startPeerWorld(
     namespaces,
     async launch() {
       await cluster.writeKubeconfig(kubeconfig, { token: cluster.adminToken, namespace: "quay-bridge" });
-      peer = name === "upstream"
-        ? startUpstream(upstreamBinary as string, kubeconfig)
-        : await startQuayBridge(kubeconfig);
-      return peer;
+      return await start(undefined);
     },
-    async relaunch(webhook) {
-      peer = name === "upstream"
-        ? startUpstream(upstreamBinary as string, kubeconfig, webhook)
-        : await startQuayBridge(kubeconfig, webhook);
-      return peer;
-    },
+    relaunch: start,
     peer: running,
     total,
     syncCalls,

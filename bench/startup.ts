@@ -12,8 +12,9 @@
  *   its last Quay call before Quay goes quiet: it re-reconciles every namespace after a restart.
  *
  * Calls are counted from the start until the operator is ready and Quay has been quiet for a while,
- * but over at least `windowMs` (35 s): quay-bridge reads its audit log every 30 s and may hold its
- * first read until the integration is registered, so a shorter window could miss that read.
+ * but over at least `windowMs` (35 s): quay-bridge reads its audit log every `--audit-interval` (5 s
+ * by default; 30 s before) and may hold its first read until the integration is registered, so a
+ * window shorter than an interval and a margin could miss that read.
  *
  * Figures: `restart_quay_calls` (Quay calls in that window), `restart_ready_s` (as above) and
  * `restart_quiet_s` (from the start to the last Quay call; 0 when there was none); for quay-bridge

@@ -44,7 +44,8 @@ import { kubeNamespacePort } from "./controller/namespace_ports.ts";
 import { kubeLeftBehindStore } from "./controller/left_behind.ts";
 import { reconcileLeftBehind } from "./controller/organization_collector.ts";
 import type { KnownOrganization } from "./controller/quay_plan.ts";
-import { type AuditPush, QuayAudit, secretCursorStore, spreadRereads } from "./controller/quay_audit.ts";
+import { secretCursorStore } from "./controller/audit_cursor_store.ts";
+import { type AuditPush, QuayAudit, spreadRereads } from "./controller/quay_audit.ts";
 import type { Action, QueueObserver, WorkQueue } from "./controller/queue.ts";
 import {
   type BuildView,

@@ -10,9 +10,9 @@
  */
 import assert from "node:assert/strict";
 import { startBridge, synced, until } from "../integration/harness.ts";
-import { startOpenShiftBehaviours } from "../world/openshift/mod.ts";
 import { pushImage } from "../world/quay/registry_client.ts";
 import { startRealQuay } from "./mod.ts";
+import { integrateRealQuay, openShiftForRealQuay } from "./bridge.ts";
 
 const RUNS = 3;
 
@@ -38,27 +38,9 @@ Deno.test({
     const org = `${clusterId}_${ns}`;
     // The default flags: the audit interval under test is the shipped one.
     const b = await startBridge({ integration: false, start: false, flags: [] });
-    const openshift = startOpenShiftBehaviours({
-      url: b.kubeWorld.url,
-      token: b.kubeWorld.adminToken,
-      caPem: b.kubeWorld.caPem,
-      registryCaPem: real.caPem,
-      mode: "world",
-      hooks: b.kubeWorld.hooks,
-    });
+    const openshift = openShiftForRealQuay(b, real);
     try {
-      await b.kube.ok("POST", "/api/v1/namespaces/quay-bridge/secrets", {
-        metadata: { name: "real-quay" },
-        stringData: { token: real.token },
-      });
-      await b.applyIntegration("quay", {
-        clusterID: clusterId,
-        credentialsSecret: { namespace: "quay-bridge", name: "real-quay", key: "token" },
-        quayHostname: real.url,
-        caBundle: real.caPem,
-        allowlistNamespaces: [ns],
-      });
-      await b.startOperator();
+      await integrateRealQuay(b, real, { clusterId, namespaces: [ns] });
       await b.createProject(ns);
       await synced(b, ns, { clusterId, timeoutMs: 60_000 });
       await b.kube.ok("POST", `/apis/image.openshift.io/v1/namespaces/${ns}/imagestreams`, {

@@ -17,9 +17,9 @@
 import assert from "node:assert/strict";
 import { startBridge, synced, until } from "../integration/harness.ts";
 import { freePort } from "../cli/process.ts";
-import { startOpenShiftBehaviours } from "../world/openshift/mod.ts";
 import { pushImage } from "../world/quay/registry_client.ts";
 import { startRealQuay } from "./mod.ts";
+import { integrateRealQuay, openShiftForRealQuay } from "./bridge.ts";
 
 const IMPORTS = "CREATE image.openshift.io/v1/imagestreamimports";
 
@@ -85,30 +85,13 @@ Deno.test({
         "0",
       ],
     });
-    const openshift = startOpenShiftBehaviours({
-      url: b.kubeWorld.url,
-      token: b.kubeWorld.adminToken,
-      caPem: b.kubeWorld.caPem,
-      registryCaPem: real.caPem,
-      mode: "world",
-      hooks: b.kubeWorld.hooks,
-    });
+    const openshift = openShiftForRealQuay(b, real);
     try {
-      await b.kube.ok("POST", "/api/v1/namespaces/quay-bridge/secrets", {
-        metadata: { name: "real-quay" },
-        stringData: { token: real.token },
+      await integrateRealQuay(b, real, {
+        clusterId,
+        namespaces: [ns],
+        spec: { notifications: { url: notifyBase } },
       });
-      await b.applyIntegration("quay", {
-        clusterID: clusterId,
-        credentialsSecret: { namespace: "quay-bridge", name: "real-quay", key: "token" },
-        quayHostname: real.url,
-        caBundle: real.caPem,
-        // Only the test's namespace: the operator's own namespace must not become an organization
-        // in the shared Quay.
-        allowlistNamespaces: [ns],
-        notifications: { url: notifyBase },
-      });
-      await b.startOperator();
       const ca = await until("the webhook caBundle", async () => {
         const r = await b.kube.call(
           "GET",

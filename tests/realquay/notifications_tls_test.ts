@@ -21,9 +21,9 @@ import { join } from "node:path";
 import { createCertificateAuthority, issueServingCertificate, type KeyPair } from "../../src/certs/pki.ts";
 import { startBridge, synced, until } from "../integration/harness.ts";
 import { freePort } from "../cli/process.ts";
-import { startOpenShiftBehaviours } from "../world/openshift/mod.ts";
 import { pushImage } from "../world/quay/registry_client.ts";
 import { notificationCa, startRealQuay } from "./mod.ts";
+import { integrateRealQuay, openShiftForRealQuay } from "./bridge.ts";
 
 const PUSHES = 5;
 const HOST = "127.0.0.2";
@@ -81,14 +81,7 @@ Deno.test({
         "0",
       ],
     });
-    const openshift = startOpenShiftBehaviours({
-      url: b.kubeWorld.url,
-      token: b.kubeWorld.adminToken,
-      caPem: b.kubeWorld.caPem,
-      registryCaPem: real.caPem,
-      mode: "world",
-      hooks: b.kubeWorld.hooks,
-    });
+    const openshift = openShiftForRealQuay(b, real);
     const logged = (msg: string, match: (line: Record<string, unknown>) => boolean) =>
       b.logs.find((l) => l.msg === msg && match(l));
     const at = (line: Record<string, unknown> | undefined) => Date.parse(String(line?.time));
@@ -99,19 +92,11 @@ Deno.test({
         | undefined;
     };
     try {
-      await b.kube.ok("POST", "/api/v1/namespaces/quay-bridge/secrets", {
-        metadata: { name: "real-quay" },
-        stringData: { token: real.token },
+      await integrateRealQuay(b, real, {
+        clusterId,
+        namespaces: [ns],
+        spec: { notifications: { url: notifyBase } },
       });
-      await b.applyIntegration("quay", {
-        clusterID: clusterId,
-        credentialsSecret: { namespace: "quay-bridge", name: "real-quay", key: "token" },
-        quayHostname: real.url,
-        caBundle: real.caPem,
-        allowlistNamespaces: [ns],
-        notifications: { url: notifyBase },
-      });
-      await b.startOperator();
       await b.createProject(ns);
       await synced(b, ns, { clusterId, timeoutMs: 60_000 });
       await b.kube.ok("POST", `/apis/image.openshift.io/v1/namespaces/${ns}/imagestreams`, {
