@@ -31,6 +31,7 @@ import { IMAGE_STREAMS } from "../src/kube/resources.ts";
 import { ensureUpstreamBinary, type PeerName, rssMiB, rssSampler, upstreamSource } from "./peers.ts";
 import { createImageStream, createNamespaces, round, sleep, startPeerWorld } from "./peer_world.ts";
 import type { QuayKind } from "./quay_target.ts";
+import { cpuMeter, pidsWithArgument } from "./cpu.ts";
 import { parseDuration } from "./duration.ts";
 import { measureRestart } from "./startup.ts";
 import { measureWebhook, prepareWebhook, type WebhookLoadOptions } from "./webhook_compare.ts";
@@ -173,6 +174,9 @@ async function runPeer(
       const prefix = `bench-b${size}-`;
       const names = Array.from({ length: size }, (_, i) => `${prefix}${i}`);
       const sampler = rssSampler(running.pid);
+      // The operator's kubeconfig lies in the cluster's dir too: the apiserver group leaves it out.
+      const clusterPids = (await pidsWithArgument(world.cluster.dir)).filter((pid) => pid !== running.pid);
+      const cpu = await cpuMeter({ operator: [running.pid], apiserver: clusterPids, bench: [Deno.pid] });
       const started = performance.now();
       const creating = create(names, R);
       const limitMs = options.timeLimitMs ?? defaultTimeLimitMs(size, options.quay);
@@ -184,6 +188,10 @@ async function runPeer(
       const elapsed = performance.now() - started;
       const converged = Math.floor(tracker.linked(prefix) / 3);
       Object.assign(figures, burstFigures(size, ms, elapsed, converged));
+      const spent = await cpu.stop();
+      figures[`cpu_s_burst_${size}`] = spent.operator ?? null;
+      figures[`cpu_s_burst_${size}_apiserver`] = spent.apiserver ?? null;
+      figures[`cpu_s_burst_${size}_bench`] = spent.bench ?? null;
       if (ms === null) stopped = true;
       // Stopped at the limit, part of the calls went to namespaces not yet converged: not a per-namespace figure.
       figures[`quay_calls_per_namespace_burst_${size}`] = ms === null
@@ -199,9 +207,11 @@ async function runPeer(
           ms === null
             ? `STOPPED at the time limit (${round(elapsed / 1000)} s): ${converged} converged`
             : `converged in ${round(elapsed / 1000)} s`
-        }, RSS peak ${figures[`rss_peak_burst_${size}_mib`]} MiB, after ${
-          figures[`rss_after_${size}_mib`]
-        } MiB`,
+        }, CPU s operator ${figures[`cpu_s_burst_${size}`]} / apiserver ${
+          figures[`cpu_s_burst_${size}_apiserver`]
+        } / bench ${figures[`cpu_s_burst_${size}_bench`]}, RSS peak ${
+          figures[`rss_peak_burst_${size}_mib`]
+        } MiB, after ${figures[`rss_after_${size}_mib`]} MiB`,
       );
     }
 

@@ -25,10 +25,20 @@ async function condition(b: Bridge, cr: string, type: string): Promise<Condition
   return (got.body?.status?.conditions ?? []).find((c: Condition) => c.type === type);
 }
 
-async function expectCondition(b: Bridge, cr: string, type: string, status: string, reason: string) {
-  return await until(`${cr} ${type}=${status} (${reason})`, async () => {
+/** Waits for the condition, and for its message to match `message` (the status is written asynchronously). */
+async function expectCondition(
+  b: Bridge,
+  cr: string,
+  type: string,
+  status: string,
+  reason: string,
+  message?: RegExp,
+) {
+  return await until(`${cr} ${type}=${status} (${reason})${message ? ` ${message}` : ""}`, async () => {
     const c = await condition(b, cr, type);
-    return c && c.status === status && c.reason === reason ? c : undefined;
+    return c && c.status === status && c.reason === reason && (!message || message.test(c.message))
+      ? c
+      : undefined;
   }, 15_000);
 }
 
@@ -114,8 +124,15 @@ Deno.test("every bad QuayIntegration gets a condition and an Event with a reason
 
     // A namespace whose organization name Quay would refuse.
     await expectEvent(b, "a--b", "InvalidOrganizationName");
-    const degraded = await expectCondition(b, "quay", "Degraded", "True", "OverlappingSelection");
-    assert.match(degraded.message, /a--b \(InvalidOrganizationName\)/);
+    const degraded = await expectCondition(
+      b,
+      "quay",
+      "Degraded",
+      "True",
+      "OverlappingSelection",
+      /a--b \(InvalidOrganizationName\)/,
+    );
+    assert.match(degraded.message, /shared/);
 
     // Meanwhile the good namespace is fully synced, and the operator is still running.
     await synced(b, "good");

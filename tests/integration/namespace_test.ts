@@ -146,9 +146,14 @@ Deno.test("a periodic resync of a synced namespace lists robots, prototypes and 
     await new Promise((r) => setTimeout(r, 300));
     b.quayWorld.resetCalls();
     // The resync period is 1s: wait for one resync.
-    await until("a resync", () => Object.keys(b.quayWorld.calls()).length > 0 ? true : undefined, 5_000);
+    // The credentials check (`GET /api/v1/user/`, once per period per CR) is not the namespace's.
+    const resyncCalls = () =>
+      Object.fromEntries(
+        Object.entries(b.quayWorld.calls()).filter(([route]) => route !== "GET /api/v1/user/"),
+      );
+    await until("a resync", () => Object.keys(resyncCalls()).length > 0 ? true : undefined, 5_000);
     await new Promise((r) => setTimeout(r, 300));
-    const calls = b.quayWorld.calls();
+    const calls = resyncCalls();
     const total = Object.values(calls).reduce((a, n) => a + n, 0);
     assert.ok(total <= 3, `resync spent ${total}: ${JSON.stringify(calls)}`);
   }, ["--resync", "1s", "--audit-interval", "0"]);

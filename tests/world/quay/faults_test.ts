@@ -232,3 +232,70 @@ Deno.test("quay world close() leaves nothing running and frees the port", async 
   const listener = Deno.listen({ hostname: "127.0.0.1", port });
   listener.close();
 });
+
+/** One keep-alive HTTP/1.1 connection over TLS; `request` sends a GET and reads one whole answer. */
+async function keepAliveConnection(url: string, caPem: string, token: string) {
+  const { default: tls } = await import("node:tls");
+  const { port } = new URL(url);
+  const socket = tls.connect({ host: "127.0.0.1", port: Number(port), ca: caPem, servername: "localhost" });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("secureConnect", () => resolve());
+    socket.once("error", reject);
+  });
+  let isClosed = false;
+  const closed = new Promise<number>((resolve) =>
+    socket.once("close", () => {
+      isClosed = true;
+      resolve(performance.now());
+    })
+  );
+  let buffer = "";
+  socket.on("data", (chunk: Uint8Array) => buffer += new TextDecoder().decode(chunk));
+  socket.on("error", () => {});
+  return {
+    closed,
+    async request(path: string): Promise<number> {
+      buffer = "";
+      socket.write(`GET ${path} HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer ${token}\r\n\r\n`);
+      for (;;) {
+        const head = buffer.indexOf("\r\n\r\n");
+        const length = /content-length: (\d+)/i.exec(buffer)?.[1];
+        if (head >= 0 && length !== undefined && buffer.length >= head + 4 + Number(length)) {
+          return Number(buffer.slice(9, 12));
+        }
+        if (isClosed) throw new Error(`connection closed before the answer to ${path}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+    destroy: () => socket.destroy(),
+  };
+}
+
+Deno.test("quay world closes a keep-alive connection idle between requests, never one whose request is being served", async () => {
+  const quay = await startQuayWorld({ idleTimeoutMs: 300 });
+  try {
+    const idle = await keepAliveConnection(quay.url, quay.caPem, quay.adminToken);
+    assert.equal(await idle.request("/api/v1/user/"), 200);
+    const answered = performance.now();
+    const closedAt = await Promise.race([
+      idle.closed,
+      new Promise<number>((r) => setTimeout(() => r(Infinity), 3_000)),
+    ]);
+    assert.ok(
+      closedAt - answered >= 250 && closedAt - answered < 2_000,
+      `closed ${closedAt - answered} ms after`,
+    );
+
+    // A request slower than the idle timeout keeps its connection and gets its answer.
+    quay.faults.latency({ ms: 900 });
+    const slow = await keepAliveConnection(quay.url, quay.caPem, quay.adminToken);
+    let closedEarly = false;
+    slow.closed.then(() => closedEarly = true);
+    assert.equal(await slow.request("/api/v1/user/"), 200);
+    assert.equal(closedEarly, false);
+    slow.destroy();
+    await slow.closed;
+  } finally {
+    await quay.close();
+  }
+});

@@ -14,6 +14,11 @@
  *
  * The inner server sees each request's peer address, the front's upstream socket; the front maps
  * that port back to the client connection so a handler can drop it.
+ *
+ * Like the nginx in front of a real Quay (`keepalive_timeout 5`), the front closes a connection that
+ * has carried no byte for 5 s while no request of it is being served. Without that, a client that
+ * leaks connections (one transport per reconcile, as upstream's operator) holds three descriptors
+ * of this process per connection until the process runs out of them.
  */
 import net from "node:net";
 import tls from "node:tls";
@@ -27,6 +32,10 @@ export interface FrontOptions {
   keyPem: string;
   /** Port to listen on; 0 picks one. @default 0 */
   port?: number;
+  /** Closes a connection idle this long with no request in flight; 0 never. @default 5000 */
+  idleTimeoutMs?: number;
+  /** Whether the inner server is serving a request that came through this upstream port. */
+  busy?: (upstreamPort: number) => boolean;
 }
 
 /** A running front door. */
@@ -92,6 +101,16 @@ export async function startFront(options: FrontOptions): Promise<Front> {
     upstream.on("error", end);
     client.on("close", end);
     upstream.on("close", end);
+    const idleTimeoutMs = options.idleTimeoutMs ?? 5_000;
+    if (idleTimeoutMs > 0) {
+      // 'timeout' fires after idleTimeoutMs without a byte read or written on the client socket; a
+      // request still being served (a latency or hang fault) keeps its connection, as in nginx.
+      client.setTimeout(idleTimeoutMs);
+      client.on("timeout", () => {
+        if (upstreamPort !== undefined && options.busy?.(upstreamPort)) return;
+        end();
+      });
+    }
     upstream.once("connect", () => {
       // Registered before any request byte reaches the inner server, so a handler always finds it.
       upstreamPort = upstream.localPort;

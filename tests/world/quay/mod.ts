@@ -77,6 +77,8 @@ export interface QuayWorldOptions {
   dnsNames?: readonly string[];
   /** Delivery of repository notifications (`notifications.ts`). */
   notifications?: NotificationDeliveryOptions;
+  /** Closes a client connection idle this long between requests, as Quay's nginx (`keepalive_timeout 5`). @default 5000 */
+  idleTimeoutMs?: number;
 }
 
 /** A running Quay world. */
@@ -316,6 +318,8 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
     }
   }
 
+  /** Requests being served, by the front's upstream port they came through (its idle timeout). */
+  const inFlight = new Map<number, number>();
   const inner = Deno.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -331,11 +335,16 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
     } catch {
       return jsonResponse({ message: "Bad Request" }, 400);
     }
+    inFlight.set(peerPort, (inFlight.get(peerPort) ?? 0) + 1);
     try {
       return await dispatch(req, url, peerPort);
     } catch (error) {
       // Garbage must never take the server down: anything unexpected is Quay's generic 500.
       return jsonResponse({ message: "Internal Server Error", error: String(error) }, 500);
+    } finally {
+      const left = (inFlight.get(peerPort) ?? 1) - 1;
+      if (left > 0) inFlight.set(peerPort, left);
+      else inFlight.delete(peerPort);
     }
   });
 
@@ -346,6 +355,8 @@ export async function startQuayWorld(options: QuayWorldOptions = {}): Promise<Qu
       certPem: serving.certPem,
       keyPem: serving.keyPem,
       port: options.port ?? 0,
+      idleTimeoutMs: options.idleTimeoutMs,
+      busy: (port) => inFlight.has(port),
     });
   } catch (error) {
     await inner.shutdown();

@@ -1,0 +1,79 @@
+/**
+ * @module
+ * CPU time of processes, from `/proc/<pid>/stat`: what a burst cost each process on the shared
+ * cores (the operator, the kube-apiserver, the bench process serving the test-world Quay). On two
+ * cores a burst's time to converge is bounded by the CPU all three need, so these figures say where
+ * that time went, and they do not move with the machine's speed as much as the times do.
+ */
+
+/** Clock ticks per second of `/proc/<pid>/stat` (`getconf CLK_TCK`; 100 on Linux everywhere in practice). */
+const TICKS_PER_SECOND = 100;
+
+/** User plus system CPU seconds of one `/proc/<pid>/stat` line. */
+export function parseCpuSeconds(stat: string): number | undefined {
+  // The command name (field 2) is in parentheses and may hold spaces: fields are counted after it.
+  const close = stat.lastIndexOf(")");
+  if (close < 0) return undefined;
+  const fields = stat.slice(close + 2).trim().split(/\s+/);
+  // Fields 14 (utime) and 15 (stime) of proc(5); the first after ')' is field 3.
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined;
+  return (utime + stime) / TICKS_PER_SECOND;
+}
+
+/** CPU seconds `pid` has used so far; undefined once it is gone. */
+export async function cpuSeconds(pid: number): Promise<number | undefined> {
+  try {
+    return parseCpuSeconds(await Deno.readTextFile(`/proc/${pid}/stat`));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pids of processes whose command line holds `needle` (e.g. a cluster's temp dir). */
+export async function pidsWithArgument(needle: string): Promise<number[]> {
+  const out: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`);
+      if (cmdline.includes(needle)) out.push(Number(entry.name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU seconds each named group of processes used between the meter's start and `stop` (the sum over
+ * its pids; null for a group with a process that went away, or none).
+ */
+export async function cpuMeter(
+  groups: Readonly<Record<string, readonly number[]>>,
+): Promise<{ stop(): Promise<Record<string, number | null>> }> {
+  const read = async () => {
+    const out: Record<string, number | undefined> = {};
+    for (const [name, pids] of Object.entries(groups)) {
+      const each = await Promise.all(pids.map(cpuSeconds));
+      out[name] = pids.length === 0 || each.some((s) => s === undefined)
+        ? undefined
+        : each.reduce((a: number, s) => a + (s as number), 0);
+    }
+    return out;
+  };
+  const before = await read();
+  return {
+    async stop() {
+      const after = await read();
+      return Object.fromEntries(
+        Object.keys(groups).map((name) => {
+          const a = after[name];
+          const b = before[name];
+          return [name, a === undefined || b === undefined ? null : Math.round((a - b) * 100) / 100];
+        }),
+      );
+    },
+  };
+}
