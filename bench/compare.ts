@@ -32,6 +32,7 @@ import { ensureUpstreamBinary, type PeerName, rssMiB, rssSampler, upstreamSource
 import { createImageStream, createNamespaces, round, sleep, startPeerWorld } from "./peer_world.ts";
 import type { QuayKind } from "./quay_target.ts";
 import { cpuMeter, pidsWithArgument } from "./cpu.ts";
+import { diffCounts, scrapeRequestCounts, writes } from "./kube_requests.ts";
 import { parseDuration } from "./duration.ts";
 import { measureRestart } from "./startup.ts";
 import { measureWebhook, prepareWebhook, type WebhookLoadOptions } from "./webhook_compare.ts";
@@ -177,6 +178,7 @@ async function runPeer(
       // The operator's kubeconfig lies in the cluster's dir too: the apiserver group leaves it out.
       const clusterPids = (await pidsWithArgument(world.cluster.dir)).filter((pid) => pid !== running.pid);
       const cpu = await cpuMeter({ operator: [running.pid], apiserver: clusterPids, bench: [Deno.pid] });
+      const requestsBefore = await scrapeRequestCounts((path) => world.cluster.request(path));
       const started = performance.now();
       const creating = create(names, R);
       const limitMs = options.timeLimitMs ?? defaultTimeLimitMs(size, options.quay);
@@ -192,6 +194,20 @@ async function runPeer(
       figures[`cpu_s_burst_${size}`] = spent.operator ?? null;
       figures[`cpu_s_burst_${size}_apiserver`] = spent.apiserver ?? null;
       figures[`cpu_s_burst_${size}_bench`] = spent.bench ?? null;
+      const requests = diffCounts(
+        requestsBefore,
+        await scrapeRequestCounts((path) => world.cluster.request(path)),
+      );
+      // The bench's own creations (a namespace, three ServiceAccounts and R ImageStreams each) left out.
+      figures[`kube_writes_per_namespace_burst_${size}`] = round(
+        (writes(requests) - size * (4 + R)) / size,
+        2,
+      );
+      log(
+        `${name}: apiserver requests in the ${size} burst: ${
+          [...requests].sort((a, b) => b[1] - a[1]).slice(0, 14).map(([k, n]) => `${k} ${n}`).join(", ")
+        }`,
+      );
       if (ms === null) stopped = true;
       // Stopped at the limit, part of the calls went to namespaces not yet converged: not a per-namespace figure.
       figures[`quay_calls_per_namespace_burst_${size}`] = ms === null

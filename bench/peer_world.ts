@@ -199,7 +199,10 @@ export async function startPeerWorld(
   upstreamBinary: string | undefined,
   log: (line: string) => void,
 ): Promise<PeerWorld> {
-  const cluster = await startRealCluster({ controllers: false });
+  // QUAY_BRIDGE_BENCH_APISERVER_ARGS: more kube-apiserver flags for a look inside a run (e.g.
+  // `--profiling=true`, then `go tool pprof` on /debug/pprof/profile with the admin token).
+  const apiserverArgs = (Deno.env.get("QUAY_BRIDGE_BENCH_APISERVER_ARGS") ?? "").split(/\s+/).filter(Boolean);
+  const cluster = await startRealCluster({ controllers: false, apiserverArgs });
   let quay: QuayTarget | undefined;
   try {
     quay = await startQuayTarget(quayKind);

@@ -96,3 +96,37 @@ export function finalizerPlanText(change: FinalizerChange): string | undefined {
   if (change === "release") return "release the namespace finalizer";
   return undefined;
 }
+
+/** One change made in a pass, for the pass's Event. */
+export interface DoneChange {
+  readonly reason: string;
+  readonly text: string;
+}
+
+/** Longest Event message written; the API server keeps Events small, and so do readers. */
+export const EVENT_MESSAGE_LIMIT = 1_000;
+
+/**
+ * The one Normal Event of a pass that changed things: its reason is that of the first change (a
+ * plan's order puts the weightiest first: the organization, robots, permissions, repositories, then
+ * Secrets), its message every change in order, cut at whole changes to fit
+ * {@linkcode EVENT_MESSAGE_LIMIT} with how many were left out. One Event per pass rather than one per
+ * change: a new namespace made 13, and at 1,000 namespaces those writes were most of what the
+ * kube-apiserver did (README, Performance).
+ */
+export function passEvent(done: readonly DoneChange[]): { reason: string; message: string } | undefined {
+  const first = done[0];
+  if (!first) return undefined;
+  let message = "";
+  for (let i = 0; i < done.length; i++) {
+    const text = (done[i] as DoneChange).text;
+    const next = message === "" ? text : `${message}; ${text}`;
+    const rest = done.length - i - 1;
+    const tail = rest > 0 ? `; and ${rest} more` : "";
+    if (next.length + tail.length > EVENT_MESSAGE_LIMIT && message !== "") {
+      return { reason: first.reason, message: `${message}; and ${done.length - i} more` };
+    }
+    message = next;
+  }
+  return { reason: first.reason, message: message.slice(0, EVENT_MESSAGE_LIMIT) };
+}

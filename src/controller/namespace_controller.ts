@@ -24,7 +24,7 @@ import {
 } from "../errors.ts";
 import type { Integration } from "../integration_spec.ts";
 import type { Logger } from "../log.ts";
-import { doneText, QUAY_CHANGE_REASONS } from "./change_text.ts";
+import { type DoneChange, doneText, passEvent, QUAY_CHANGE_REASONS } from "./change_text.ts";
 import { type EventSink, namespaceTarget } from "./events.ts";
 import { dockerConfig } from "./cluster_plan.ts";
 import { type NamespaceCaches, readNamespaceFacts } from "./namespace_facts.ts";
@@ -303,7 +303,24 @@ async function apply(
   client: QuayPort | undefined,
   known: KnownOrganization | undefined,
 ): Promise<void> {
-  const target = namespaceTarget(ns.name, ns.uid);
+  // What this pass changed, told in one Event at its end, also when a later step fails.
+  const done: DoneChange[] = [];
+  try {
+    await applyPlan(ctx, ns, plan, client, known, done);
+  } finally {
+    const event = passEvent(done);
+    if (event) ctx.events.emit(namespaceTarget(ns.name, ns.uid), "Normal", event.reason, event.message);
+  }
+}
+
+async function applyPlan(
+  ctx: NamespaceContext,
+  ns: NamespaceView,
+  plan: NamespacePlan,
+  client: QuayPort | undefined,
+  known: KnownOrganization | undefined,
+  done: DoneChange[],
+): Promise<void> {
   if (plan.finalizer === "add") await ctx.kube.addFinalizer(ns);
   if (plan.quay.length > 0) {
     const organization = plan.organization ?? "";
@@ -314,12 +331,12 @@ async function apply(
       organization,
       namespace: ns.name,
       onChange: (change) => {
-        ctx.events.emit(target, "Normal", QUAY_CHANGE_REASONS[change.kind], doneText(change, organization));
+        done.push({ reason: QUAY_CHANGE_REASONS[change.kind], text: doneText(change, organization) });
         ctx.logger.info("quay changed", { namespace: ns.name, change: change.kind, organization });
       },
     });
   }
-  if (plan.cluster.length > 0 && known) await applyCluster(ctx, ns, plan, known);
+  if (plan.cluster.length > 0 && known) await applyCluster(ctx, ns, plan, known, done);
   if (plan.leftBehind && plan.integrationKey) {
     // Listed before the finalizer goes, so a crash in between cannot forget the organization.
     const now = ctx.now();
@@ -344,8 +361,8 @@ async function applyCluster(
   ns: NamespaceView,
   plan: NamespacePlan,
   known: KnownOrganization,
+  done: DoneChange[],
 ): Promise<void> {
-  const target = namespaceTarget(ns.name, ns.uid);
   const writes = plan.cluster.filter((c) => c.kind !== "linkSecret");
   const failures: unknown[] = [];
   const failedSecrets = new Set<string>();
@@ -365,15 +382,13 @@ async function applyCluster(
     };
     if (change.kind === "updateSecret") {
       await ctx.kube.updateSecret(secret, change.resourceVersion);
-      ctx.events.emit(target, "Normal", "SecretUpdated", `Updated Secret ${change.secret}`);
+      done.push({ reason: "SecretUpdated", text: `Updated Secret ${change.secret}` });
     } else {
       const result = await ctx.kube.createSecret(secret);
-      ctx.events.emit(
-        target,
-        "Normal",
-        result === "created" ? "SecretCreated" : "SecretAdopted",
-        `${result === "created" ? "Created" : "Adopted"} Secret ${change.secret}`,
-      );
+      done.push({
+        reason: result === "created" ? "SecretCreated" : "SecretAdopted",
+        text: `${result === "created" ? "Created" : "Adopted"} Secret ${change.secret}`,
+      });
     }
   }));
   results.forEach((result, i) => {

@@ -79,9 +79,17 @@ Deno.test("reconcile: a requested rotation regenerates each token once and rewri
       `tok-${sa}-r`,
     );
   }
+  // One Event for the pass, naming each robot rotated and each Secret rewritten.
+  const rotated = h.events.filter((e) => e.reason === "CredentialsRotated");
+  assert.equal(rotated.length, 1);
+  const parts = (rotated[0]?.message ?? "").split("; ");
   assert.deepEqual(
-    h.events.filter((e) => e.reason === "CredentialsRotated").map((e) => e.message.split(" (")[0]),
+    parts.filter((p) => p.startsWith("Rotated")).map((p) => p.split(" (")[0]),
     SAS.map((sa) => `Rotated the token of robot openshift_team+${sa}`),
+  );
+  assert.deepEqual(
+    parts.filter((p) => p.startsWith("Updated Secret")),
+    SAS.map((sa) => `Updated Secret ${sa}-quay-openshift`),
   );
 
   // Answered: the same value rotates nothing, not even after a restart (a fresh memory).

@@ -19,8 +19,9 @@ function labelText(labels: Labels, extra?: Labels): string {
   return `{${keys.map((k) => `${k}="${escapeLabel(all[k] as string)}"`).join(",")}}`;
 }
 
+/** A series' key: labels by name in code-unit order (not `localeCompare`: ICU on every observation). */
 function keyOf(labels: Labels): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
 }
 
 interface Metric {

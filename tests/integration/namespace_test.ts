@@ -58,19 +58,25 @@ Deno.test("a new project gets its organization, robots, permissions, secrets and
       const account = await b.kube.ok("GET", `/api/v1/namespaces/e2e-demo/serviceaccounts/${sa}`);
       assert.ok(account.secrets.some((s: { name: string }) => s.name === `${sa}-quay-openshift`));
     }
-    // Events on the namespace say what was done; no token appears in any Event or log line.
+    // One Event on the namespace says what the pass did; no token appears in any Event or log line.
     const reasons = await until("Events for the namespace", async () => {
       const events = await b.kube.ok("GET", "/api/v1/events");
-      const mine = events.items.filter((e: { involvedObject: { kind: string; name: string } }) =>
-        e.involvedObject.kind === "Namespace" && e.involvedObject.name === "e2e-demo"
+      const mine = events.items.filter((
+        e: { involvedObject: { kind: string; name: string }; type: string },
+      ) =>
+        e.involvedObject.kind === "Namespace" && e.involvedObject.name === "e2e-demo" && e.type === "Normal"
       );
-      const found = new Set(mine.map((e: { reason: string }) => e.reason));
-      return ["OrganizationCreated", "RobotCreated", "DefaultPermissionCreated", "SecretCreated"].every((r) =>
-          found.has(r)
-        )
-        ? { events, found }
-        : undefined;
+      return mine.length > 0 ? { events, mine } : undefined;
     });
+    assert.equal(reasons.mine.length, 1, JSON.stringify(reasons.mine));
+    assert.equal(reasons.mine[0].reason, "OrganizationCreated");
+    const message: string = reasons.mine[0].message;
+    assert.ok(message.startsWith(`Created Quay organization ${ORG}; `), message);
+    for (const sa of SAS) {
+      assert.ok(message.includes(`Created robot ${ORG}+${sa}`), message);
+      assert.ok(message.includes(`Robot ${ORG}+${sa} gets`), message);
+      assert.ok(message.includes(`Created Secret ${sa}-quay-openshift`), message);
+    }
     const tokens = [b.quayWorld.adminToken, ...robots.robots.map((r: { token: string }) => r.token)];
     const texts = [JSON.stringify(reasons.events), ...b.logs.map((l) => JSON.stringify(l))];
     for (const token of tokens) {
