@@ -248,6 +248,17 @@ function label(key: string): string {
   if ((m = /^converge_ms_per_namespace_(\d+)$/.exec(key))) {
     return `${Number(m[1]).toLocaleString("en")} burst: ms per converged namespace (from the burst's start)`;
   }
+  if ((m = /^cpu_s_burst_(\d+)(?:_(apiserver|bench))?$/.exec(key))) {
+    const who = m[2] === "apiserver"
+      ? "the kube-apiserver (with etcd)"
+      : m[2] === "bench"
+      ? "the bench (creations, test-world Quay)"
+      : "the operator";
+    return `${Number(m[1]).toLocaleString("en")} burst: CPU s of ${who}`;
+  }
+  if ((m = /^kube_writes_per_namespace_burst_(\d+)$/.exec(key))) {
+    return `${Number(m[1]).toLocaleString("en")} burst: kube-apiserver writes per namespace (the operator's)`;
+  }
   if ((m = /^converge_limit_s_(\d+)$/.exec(key))) {
     return `${Number(m[1]).toLocaleString("en")} burst: STOPPED at the time limit after (s)`;
   }
