@@ -82,7 +82,7 @@ async function takeProfile(port: number, seconds: number): Promise<Profile> {
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: 500 });
   await send("Profiler.start");
-  console.error(`profiling for ${seconds} s`);
+  Deno.stderr.writeSync(new TextEncoder().encode(`profiling for ${seconds} s\n`));
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const { profile } = await send("Profiler.stop") as { profile: Profile };
   ws.close();
@@ -97,9 +97,14 @@ if (import.meta.main) {
   const top = Number(arg("top") ?? 40);
   const { functions, modules } = summarize(profile);
   const total = modules.reduce((a, [, ms]) => a + ms, 0);
-  console.log(`total ${Math.round(total)} ms sampled`);
-  console.log("\nby module (self ms):");
-  for (const [m, ms] of modules.slice(0, top)) console.log(`${ms.toFixed(0).padStart(8)}  ${m}`);
-  console.log("\nby function (self ms):");
-  for (const [f, ms] of functions.slice(0, top)) console.log(`${ms.toFixed(0).padStart(8)}  ${f}`);
+  const lines = [
+    `total ${Math.round(total)} ms sampled`,
+    "",
+    "by module (self ms):",
+    ...modules.slice(0, top).map(([m, ms]) => `${ms.toFixed(0).padStart(8)}  ${m}`),
+    "",
+    "by function (self ms):",
+    ...functions.slice(0, top).map(([f, ms]) => `${ms.toFixed(0).padStart(8)}  ${f}`),
+  ];
+  Deno.stdout.writeSync(new TextEncoder().encode(lines.join("\n") + "\n"));
 }
