@@ -178,7 +178,8 @@ async function runPeer(
       // The operator's kubeconfig lies in the cluster's dir too: the apiserver group leaves it out.
       const clusterPids = (await pidsWithArgument(world.cluster.dir)).filter((pid) => pid !== running.pid);
       const cpu = await cpuMeter({ operator: [running.pid], apiserver: clusterPids, bench: [Deno.pid] });
-      const requestsBefore = await scrapeRequestCounts((path) => world.cluster.request(path));
+      const scrape = () => scrapeRequestCounts((path) => world.cluster.request(path));
+      const requestsBefore = await scrape();
       const started = performance.now();
       const creating = create(names, R);
       const limitMs = options.timeLimitMs ?? defaultTimeLimitMs(size, options.quay);
@@ -194,10 +195,7 @@ async function runPeer(
       figures[`cpu_s_burst_${size}`] = spent.operator ?? null;
       figures[`cpu_s_burst_${size}_apiserver`] = spent.apiserver ?? null;
       figures[`cpu_s_burst_${size}_bench`] = spent.bench ?? null;
-      const requests = diffCounts(
-        requestsBefore,
-        await scrapeRequestCounts((path) => world.cluster.request(path)),
-      );
+      const requests = diffCounts(requestsBefore, await scrape());
       // The bench's own creations (a namespace, three ServiceAccounts and R ImageStreams each) left out.
       // Stopped at the limit, part of the writes went to namespaces not yet converged: no figure.
       figures[`kube_writes_per_namespace_burst_${size}`] = ms === null

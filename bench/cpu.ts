@@ -48,8 +48,10 @@ export async function cpuSeconds(pid: number): Promise<number | undefined> {
 }
 
 /**
- * Pids of processes whose command line holds `needle` (e.g. a cluster's temp dir), by `pgrep -f`:
- * Deno lets a program list `/proc` only with `--allow-all`, and the bench runs without it.
+ * Pids of processes whose command line matches `needle` (e.g. a cluster's temp dir), by `pgrep -f`:
+ * Deno lets a program list `/proc` only with `--allow-all`, and the bench runs without it. `pgrep`
+ * reads `needle` as an extended regular expression; a path's dots then match any character, which
+ * is harmless for a temp dir's unique name.
  */
 export async function pidsWithArgument(needle: string): Promise<number[]> {
   const output = await new Deno.Command("pgrep", {

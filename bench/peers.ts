@@ -204,10 +204,6 @@ export interface PeerProgram {
 }
 
 /**
- * Starts quay-bridge as `deno task run` starts it (or `program`), against the kubeconfig, webhook off
- * unless `webhook` says where to serve it (files mode).
- */
-/**
  * More Deno flags for quay-bridge, from `QUAY_BRIDGE_BENCH_DENO_FLAGS` (space-separated): e.g.
  * `--inspect=127.0.0.1:9339` to take a CPU profile of a burst (`bench/profile.ts`).
  */
@@ -215,6 +211,10 @@ function extraDenoFlags(): string[] {
   return (Deno.env.get("QUAY_BRIDGE_BENCH_DENO_FLAGS") ?? "").split(/\s+/).filter(Boolean);
 }
 
+/**
+ * Starts quay-bridge as `deno task run` starts it (or `program`), against the kubeconfig, webhook off
+ * unless `webhook` says where to serve it (files mode).
+ */
 export async function startQuayBridge(
   kubeconfig: string,
   webhook?: PeerWebhook,
