@@ -7,6 +7,7 @@
  * (docs/runtime.md). Errors are {@linkcode KubeApiError}s carrying the Status reason.
  */
 import { KubeApiError } from "../errors.ts";
+import { withDeadline } from "../deadline.ts";
 import { createDenoHttpClient } from "../http/transport.ts";
 import { type KubeList, type KubeObject, resourcePath, type ResourceType } from "./resources.ts";
 
@@ -331,13 +332,18 @@ export class KubeClient {
     const headers = await this.#headers(
       options.body === undefined ? undefined : options.contentType ?? "application/json",
     );
+    let text: string;
     try {
-      response = await fetch(this.connection.server + path, {
-        method,
-        headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-        signal: AbortSignal.timeout(this.#options.timeoutMs ?? 30_000),
-        client: this.#http,
+      // The deadline covers the body too, and its timer ends with the call (`deadline.ts`).
+      [response, text] = await withDeadline(this.#options.timeoutMs ?? 30_000, undefined, async (signal) => {
+        const answer = await fetch(this.connection.server + path, {
+          method,
+          headers,
+          body: options.body === undefined ? undefined : JSON.stringify(options.body),
+          signal,
+          client: this.#http,
+        });
+        return [answer, await answer.text().catch(() => "")] as const;
       });
     } catch (error) {
       this.#observe(options.verb, options.type, 0, started);
@@ -349,7 +355,6 @@ export class KubeClient {
         },
       );
     }
-    const text = await response.text().catch(() => "");
     this.#observe(options.verb, options.type, response.status, started);
     let body: unknown = undefined;
     try {

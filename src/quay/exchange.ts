@@ -22,6 +22,7 @@ import {
   type HttpTransport,
   TransportError,
 } from "../http/transport.ts";
+import { withDeadline } from "../deadline.ts";
 import { sleepUnlessAborted } from "../sleep.ts";
 import { AdaptiveRate, Semaphore } from "./pacing.ts";
 import { QuayReason } from "./reasons.ts";
@@ -232,20 +233,24 @@ export class QuayExchange {
     const token = this.#options.token();
     if (token) headers.Authorization = `Bearer ${token}`;
     if (spec.body !== undefined) headers["Content-Type"] = "application/json";
-    const timeout = AbortSignal.timeout(this.#options.timeoutMs ?? 10_000);
-    const signal = this.#options.signal ? AbortSignal.any([timeout, this.#options.signal]) : timeout;
     const started = performance.now();
     const sentAt = this.#now();
     let status = 0;
     let retryAfter: number | undefined;
     try {
-      const response = await this.#transport.send({
-        method: spec.method,
-        url: this.#options.baseUrl + spec.path,
-        headers,
-        body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
-        signal,
-      });
+      // The deadline's timer ends with the call (`deadline.ts`), and so does its link to the operator's signal.
+      const response = await withDeadline(
+        this.#options.timeoutMs ?? 10_000,
+        this.#options.signal,
+        (signal) =>
+          this.#transport.send({
+            method: spec.method,
+            url: this.#options.baseUrl + spec.path,
+            headers,
+            body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
+            signal,
+          }),
+      );
       status = response.status;
       retryAfter = parseRetryAfter(response.headers.get("retry-after"));
       let body: unknown = undefined;
