@@ -97,11 +97,10 @@ export interface OperatorOptions {
   observers?: OperatorObservers;
   /** Replaces the Event recorder (tests). */
   events?: EventSink;
-  /** Told of cache changes other features react to (Quay push notifications). */
-  onCacheChange?: (change: CacheChange) => void;
-  /** Told of tags pushed to Quay that the audit log names, per integration (to import them). */
-  onAuditPush?: (integrationKey: string, pushes: readonly AuditPush[]) => void;
 }
+
+/** Hears of tags pushed to Quay that the audit log names, per integration (to import them). */
+export type AuditPushListener = (integrationKey: string, pushes: readonly AuditPush[]) => void;
 
 /** A cache change: a namespace, an ImageStream added or removed in `namespace`, or an integration. */
 export type CacheChange =
@@ -141,6 +140,9 @@ export class Operator {
   readonly #log: Logger;
   readonly #observers: OperatorObservers | undefined;
   readonly #abort = new AbortController();
+  /** Features outside the namespace decision (Quay push notifications), told of the same changes. */
+  readonly #cacheListeners = new Set<(change: CacheChange) => void>();
+  readonly #pushListeners = new Set<AuditPushListener>();
   /**
    * Given to every Quay client: aborted when a shutdown's grace for in-flight reconciles ends, so a
    * reconcile stuck on a Quay that does not answer fails at once instead of holding the shutdown
@@ -312,7 +314,9 @@ export class Operator {
             return client ? [{ key: e.key, client }] : [];
           }),
         onDrift: (key, organizations) => this.#drifted(key, organizations),
-        onPush: options.onAuditPush,
+        onPush: (key, pushes) => {
+          for (const listener of this.#pushListeners) listener(key, pushes);
+        },
         onState: (key, state) => {
           integrationController.enqueue(key, 1_000);
           if (state.kind !== "unavailable") return;
@@ -378,25 +382,42 @@ export class Operator {
       integrationChanged: (key, current) => {
         if (!this.registry.set(key, current)) return false;
         this.#configure();
-        options.onCacheChange?.({ kind: "integration" });
+        this.#tell({ kind: "integration" });
         // A changed policy or selection may let the collector go on (or stop it).
         collectorController.enqueue(key, 1_000);
         return true;
       },
     });
-    // Features outside the namespace decision (Quay push notifications) hear of the same changes.
-    const onCacheChange = options.onCacheChange;
-    if (onCacheChange) {
-      feeds.namespaces.on((key, current, previous) => {
-        if (current && previous && sameNamespaceFacts(current, previous)) return;
-        onCacheChange({ kind: "namespace", namespace: key });
-      });
-      feeds.imageStreams.on((_key, current, previous) => {
-        if (current && previous) return; // status updates (imports) change no repository
-        const namespace = (current ?? previous)?.namespace;
-        if (namespace) onCacheChange({ kind: "imageStream", namespace });
-      });
-    }
+    feeds.namespaces.on((key, current, previous) => {
+      if (this.#cacheListeners.size === 0 || (current && previous && sameNamespaceFacts(current, previous))) {
+        return;
+      }
+      this.#tell({ kind: "namespace", namespace: key });
+    });
+    feeds.imageStreams.on((_key, current, previous) => {
+      if (this.#cacheListeners.size === 0 || (current && previous)) return; // status updates (imports) change no repository
+      const namespace = (current ?? previous)?.namespace;
+      if (namespace) this.#tell({ kind: "imageStream", namespace });
+    });
+  }
+
+  /**
+   * Tells `listener` of every cache change other features react to (a namespace's facts, an
+   * ImageStream added or removed, an integration); returns the unsubscribe.
+   */
+  onCacheChange(listener: (change: CacheChange) => void): () => void {
+    this.#cacheListeners.add(listener);
+    return () => this.#cacheListeners.delete(listener);
+  }
+
+  /** Tells `listener` of the tags the audit log names as pushed; returns the unsubscribe. */
+  onAuditPush(listener: AuditPushListener): () => void {
+    this.#pushListeners.add(listener);
+    return () => this.#pushListeners.delete(listener);
+  }
+
+  #tell(change: CacheChange): void {
+    for (const listener of this.#cacheListeners) listener(change);
   }
 
   /** Aborted when the operator stops. */

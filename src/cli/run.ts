@@ -168,13 +168,9 @@ async function runStarted(options: RunOptions): Promise<number> {
     },
     depth: (pending: number) => metrics.queueDepth.set({ queue: name }, pending),
   });
-  let notifications: NotificationFeature | undefined = undefined;
   const operator = new Operator({
     kube,
     logger,
-    onCacheChange: (change) => notifications?.onCacheChange(change),
-    // Pushes the audit log names take the receiver's import path, with or without notifications.
-    onAuditPush: (key, pushes) => notifications?.importPushed(key, pushes),
     settings: {
       resyncMs: config.resyncMs,
       audit: {
@@ -198,7 +194,7 @@ async function runStarted(options: RunOptions): Promise<number> {
   });
   started.operator = operator;
   // Quay push notifications: the receiver is served by the webhook server (docs/notifications.md).
-  notifications = new NotificationFeature({
+  const notifications = new NotificationFeature({
     kube,
     logger,
     events: operator.events,
@@ -210,6 +206,9 @@ async function runStarted(options: RunOptions): Promise<number> {
     queueObserver,
     onRequest: (result) => metrics.notificationDeliveries.inc({ result }),
   });
+  operator.onCacheChange((change) => notifications.onCacheChange(change));
+  // Pushes the audit log names take the receiver's import path, with or without notifications.
+  operator.onAuditPush((key, pushes) => notifications.importPushed(key, pushes));
 
   let webhook: WebhookHandle | undefined;
   let elector: LeaderElector | undefined;

@@ -213,8 +213,10 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
     setOutcome(ctx, name, plan.outcome);
     throw new TransientError(plan.requeue.message, { reason: plan.requeue.reason });
   }
+  // What was synced, for the next start-up (`sync_evidence.ts`); a failure costs only a re-read then.
+  const evidence = digest !== undefined && ns.annotations[SYNCED_ANNOTATION] !== digest ? digest : undefined;
   try {
-    await apply(ctx, ns, plan, client, known);
+    await apply(ctx, ns, plan, client, known, evidence);
   } catch (error) {
     return await fail(ctx, ns, plan, error, facts.deletionFailingSince);
   }
@@ -223,14 +225,6 @@ export async function reconcileNamespace(ctx: NamespaceContext, name: string): P
     ctx.memory.organizations.delete(mirrorKey(plan.integrationKey, plan.organization));
   }
   if (ns.deleting) ctx.memory.deletionFailures.delete(name);
-  if (digest !== undefined && ns.annotations[SYNCED_ANNOTATION] !== digest && ctx.kube.recordSynced) {
-    // What was synced, for the next start-up (`sync_evidence.ts`); a failure costs only a re-read then.
-    try {
-      await ctx.kube.recordSynced(ns, SYNCED_ANNOTATION, digest);
-    } catch (error) {
-      return fail(ctx, ns, plan, error);
-    }
-  }
   setOutcome(ctx, name, plan.outcome);
   if (plan.requeue.kind !== "after") return AWAIT_CHANGE;
   // Spread resyncs so namespaces synced together do not all re-read Quay at the same moment.
@@ -302,11 +296,12 @@ async function apply(
   plan: NamespacePlan,
   client: QuayPort | undefined,
   known: KnownOrganization | undefined,
+  evidence: string | undefined,
 ): Promise<void> {
   // What this pass changed, told in one Event at its end, also when a later step fails.
   const done: DoneChange[] = [];
   try {
-    await applyPlan(ctx, ns, plan, client, known, done);
+    await applyPlan(ctx, ns, plan, client, known, evidence, done);
   } finally {
     const event = passEvent(done);
     if (event) ctx.events.emit(namespaceTarget(ns.name, ns.uid), "Normal", event.reason, event.message);
@@ -319,6 +314,7 @@ async function applyPlan(
   plan: NamespacePlan,
   client: QuayPort | undefined,
   known: KnownOrganization | undefined,
+  evidence: string | undefined,
   done: DoneChange[],
 ): Promise<void> {
   if (plan.finalizer === "add") await ctx.kube.addFinalizer(ns);
@@ -336,7 +332,15 @@ async function applyPlan(
       },
     });
   }
-  if (plan.cluster.length > 0 && known) await applyCluster(ctx, ns, plan, known, done);
+  // The sync evidence vouches for Quay alone, now as wanted: it is written beside the cluster's
+  // Secrets and links rather than after them (one round trip less per pass).
+  const record = evidence !== undefined && ctx.kube.recordSynced
+    ? ctx.kube.recordSynced(ns, SYNCED_ANNOTATION, evidence)
+    : undefined;
+  const cluster = plan.cluster.length > 0 && known ? applyCluster(ctx, ns, plan, known, done) : undefined;
+  const [recorded, applied] = await Promise.allSettled([record, cluster]);
+  if (applied.status === "rejected") throw applied.reason;
+  if (recorded.status === "rejected") throw recorded.reason;
   if (plan.leftBehind && plan.integrationKey) {
     // Listed before the finalizer goes, so a crash in between cannot forget the organization.
     const now = ctx.now();

@@ -439,3 +439,31 @@ Deno.test("reconcile: a repository Quay reports gone drops the mirror; other fai
   assert.equal(h.ctx.memory.outcomes.get("team")?.state, "Ready");
   h.caches.close();
 });
+
+Deno.test("reconcile: the sync evidence vouches for Quay alone — not written when Quay fails, written when only a link fails", async () => {
+  const h = harness(newProject());
+  const recorded: string[] = [];
+  (h.kube as NamespaceKubePort).recordSynced = (_ns, _annotation, digest) => {
+    recorded.push(digest);
+    return Promise.resolve();
+  };
+  h.quay.failNext(
+    "createRobot",
+    new QuayApiError("Quay answered 500", {
+      status: 500,
+      route: "PUT /api/v1/organization/{org}/robots/{robot}",
+    }),
+  );
+  await assert.rejects(reconcileNamespace(h.ctx, "team"), QuayApiError);
+  assert.deepEqual(recorded, [], "Quay is not as wanted: nothing vouches for it");
+  assert.equal(h.kube.secrets.size, 0);
+
+  h.kube.failNext(
+    "linkSecret",
+    new TerminalError("ServiceAccount builder is immutable here", { reason: "Test" }),
+  );
+  await assert.rejects(reconcileNamespace(h.ctx, "team"), TerminalError);
+  assert.equal(recorded.length, 1, "Quay is as wanted although a link failed");
+  assert.equal(h.kube.secrets.size, 3);
+  h.caches.close();
+});

@@ -1,10 +1,10 @@
 /**
  * @module
  * What the cluster shows about a namespace's last sync, so a restarted operator need not re-read
- * every organization from Quay. After a pass that left a namespace synced, its annotation
- * {@linkcode SYNCED_ANNOTATION} records a digest of what was wanted in Quay (organization, robots
- * and roles, repositories); the robot Secrets hold the robots' tokens. When the digest still
- * matches what is wanted now and every robot Secret is there, the Quay mirror can be inferred from
+ * every organization from Quay. Once a pass has brought Quay to what was wanted, the namespace's
+ * annotation {@linkcode SYNCED_ANNOTATION} records a digest of it (organization, robots and roles,
+ * repositories), written beside the pass's Secrets and links; the robot Secrets hold the robots'
+ * tokens. When the digest still matches what is wanted now and every robot Secret is there, the Quay mirror can be inferred from
  * the cluster — provided the audit log since the last known sync names nothing of the organization
  * (the caller's part, `quay_audit.ts`). An inferred mirror knows no prototype ids and not who
  * created a repository: a plan that would change a prototype or delete a repository re-reads the

@@ -165,8 +165,10 @@ export function guardConnections(options: GuardOptions): ConnectionGuard {
           t.lastActivity = now;
           t.sawClientByte = true;
           t.waitingSince ??= now;
-          const chunk = buffer.slice(0, n);
-          if (!answered && replayBytes <= REPLAY_LIMIT_BYTES) {
+          // A copy only while it may be replayed; after that the buffer is written out before the next read.
+          const keep = !answered && replayBytes <= REPLAY_LIMIT_BYTES;
+          const chunk = keep ? buffer.slice(0, n) : buffer.subarray(0, n);
+          if (keep) {
             replay.push(chunk);
             replayBytes += chunk.length;
           }
