@@ -225,8 +225,10 @@ export const FLAGS: readonly FlagSpec[] = [
     name: "concurrency",
     kind: "count",
     placeholder: "<n>",
-    default: "8",
+    default: "16",
     help: "Namespaces reconciled at once",
+    doc:
+      "Namespaces reconciled at once. Quay sees at most 8 requests at a time per QuayIntegration whatever this says: a namespace's pass spends most of its time on Kubernetes writes, so more passes than Quay slots keep both busy",
   },
   {
     name: "quay-timeout",

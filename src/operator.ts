@@ -71,7 +71,7 @@ export interface OperatorSettings {
   audit?: { intervalMs: number; resyncMs: number; namespace: string };
   /** Keep retrying an organization deletion this long. @default 300_000 */
   deletionBudgetMs?: number;
-  /** Namespace reconciles at once. @default 8 */
+  /** Namespace reconciles at once. @default 16 */
   concurrency?: number;
   /** Quay client tuning. */
   quay?: { timeoutMs?: number; concurrency?: number };
@@ -349,7 +349,7 @@ export class Operator {
     const namespaceController = this.namespaceController = controller(
       "namespace",
       (key) => reconcileNamespace(nsContext, key),
-      settings.concurrency ?? 8,
+      settings.concurrency ?? 16,
     );
     const buildContext: BuildContext = {
       kube,

@@ -79,6 +79,9 @@ export function startOperatorProcess(args: string[], env: Record<string, string>
   };
 }
 
+/** The ports {@linkcode freePort} has handed out in this process. */
+const handedOut = new Set<number>();
+
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): number {
   // Below Linux's ephemeral range (32768-60999): a port the kernel hands out for `port: 0` is also
@@ -86,8 +89,13 @@ export function freePort(): number {
   // test's client could take it (seen as "the port is already in use" under --parallel).
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
+    // Never the same port twice in one process: two picks before either is bound would both probe
+    // free, and the second operator would fail to bind while requests meant for it reached the
+    // first (seen once: a "follower" whose metrics were the leader's).
+    if (handedOut.has(port)) continue;
     try {
       Deno.listen({ hostname: "127.0.0.1", port }).close();
+      handedOut.add(port);
       return port;
     } catch {
       // taken: try another
