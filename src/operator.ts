@@ -99,6 +99,9 @@ export interface OperatorOptions {
   events?: EventSink;
 }
 
+/** Hears of the cache changes other features react to. */
+export type CacheChangeListener = (change: CacheChange) => void;
+
 /** Hears of tags pushed to Quay that the audit log names, per integration (to import them). */
 export type AuditPushListener = (integrationKey: string, pushes: readonly AuditPush[]) => void;
 
@@ -141,7 +144,7 @@ export class Operator {
   readonly #observers: OperatorObservers | undefined;
   readonly #abort = new AbortController();
   /** Features outside the namespace decision (Quay push notifications), told of the same changes. */
-  readonly #cacheListeners = new Set<(change: CacheChange) => void>();
+  readonly #cacheListeners = new Set<CacheChangeListener>();
   readonly #pushListeners = new Set<AuditPushListener>();
   /**
    * Given to every Quay client: aborted when a shutdown's grace for in-flight reconciles ends, so a
@@ -395,7 +398,8 @@ export class Operator {
       this.#tell({ kind: "namespace", namespace: key });
     });
     feeds.imageStreams.on((_key, current, previous) => {
-      if (this.#cacheListeners.size === 0 || (current && previous)) return; // status updates (imports) change no repository
+      // Status updates (imports) change no repository.
+      if (this.#cacheListeners.size === 0 || (current && previous)) return;
       const namespace = (current ?? previous)?.namespace;
       if (namespace) this.#tell({ kind: "imageStream", namespace });
     });
@@ -405,7 +409,7 @@ export class Operator {
    * Tells `listener` of every cache change other features react to (a namespace's facts, an
    * ImageStream added or removed, an integration); returns the unsubscribe.
    */
-  onCacheChange(listener: (change: CacheChange) => void): () => void {
+  onCacheChange(listener: CacheChangeListener): () => void {
     this.#cacheListeners.add(listener);
     return () => this.#cacheListeners.delete(listener);
   }

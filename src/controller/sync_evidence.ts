@@ -4,8 +4,8 @@
  * every organization from Quay. Once a pass has brought Quay to what was wanted, the namespace's
  * annotation {@linkcode SYNCED_ANNOTATION} records a digest of it (organization, robots and roles,
  * repositories), written beside the pass's Secrets and links; the robot Secrets hold the robots'
- * tokens. When the digest still matches what is wanted now and every robot Secret is there, the Quay mirror can be inferred from
- * the cluster — provided the audit log since the last known sync names nothing of the organization
+ * tokens. When the digest still matches what is wanted now and every robot Secret is there, the
+ * Quay mirror can be inferred from the cluster — provided the audit log since the last known sync names nothing of the organization
  * (the caller's part, `quay_audit.ts`). An inferred mirror knows no prototype ids and not who
  * created a repository: a plan that would change a prototype or delete a repository re-reads the
  * organization first; creations need no read (Quay answers "exists").
